@@ -1,0 +1,126 @@
+//! The smallest and fastest way to run Rust on AWS Lambda's custom runtimes
+//! (`provided.al2023`): std only, one keep-alive connection, zero-copy parsing.
+//!
+//! A handler is a plain function from the event's bytes to the response's bytes:
+//!
+//! ```no_run
+//! use tinylambda::{Context, Error};
+//!
+//! fn handler(event: &[u8], ctx: &Context) -> Result<Vec<u8>, Error> {
+//!     Ok(event.to_vec())
+//! }
+//!
+//! fn main() {
+//!     tinylambda::run(handler);
+//! }
+//! ```
+//!
+//! [`run`] talks to the Lambda Runtime API over one HTTP/1.1 keep-alive connection: per
+//! invocation, one write and (usually) one read for `GET /next`, the handler, then one write
+//! and one read for the `POST`. The event is handed to the handler where it landed in a
+//! reused receive buffer, and [`Context`] borrows the invocation's headers from the same
+//! buffer: for events under 64 KiB the loop allocates nothing.
+//!
+//! # Errors and panics
+//! A handler's `Err` becomes `POST /error` with `{"errorMessage","errorType","stackTrace":[]}`
+//! (see [`Error`]). Set-up that can fail goes through [`init`], which reports to
+//! `/runtime/init/error` and exits. A handler panic in an unwinding build (the default
+//! `release` profile) is caught and reported as [`PANIC_ERROR_TYPE`]; the loop goes on. With
+//! `panic = "abort"` (the `tiny` profile) a panic ends the process after the panic message
+//! is printed: Lambda then fails the invocation with `Runtime.ExitError` and starts a fresh
+//! runtime for the next one.
+//!
+//! # Fatal conditions
+//! The process exits with status 1 and one line on stderr when `AWS_LAMBDA_RUNTIME_API` is
+//! missing or malformed, when the API cannot be reached (after 0.63 s of retries), when it
+//! answers 500 (or any 5xx) or `/next` answers 403, when `/next` fails twice in a row on
+//! the connection level, and when `/next` sends something that is not a usable invocation.
+//! Lambda restarts the runtime in every case.
+//!
+//! # Modules
+//! [`parse`], [`request`] and [`endpoint`] are the `core`-only building blocks (no
+//! allocation), public so they can be tested and fuzzed on their own.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod config;
+mod conn;
+mod context;
+pub mod endpoint;
+mod error;
+pub mod json;
+mod log;
+pub mod parse;
+pub mod request;
+mod runtime;
+#[allow(unsafe_code)]
+mod trace_env;
+
+pub use config::Config;
+pub use context::Context;
+pub use error::{DEFAULT_ERROR_TYPE, Error};
+pub use parse::Header;
+pub use runtime::{MAX_EVENT_BYTES, PANIC_ERROR_TYPE};
+
+/// Runs `handler` for every invocation, forever.
+///
+/// Reads `AWS_LAMBDA_RUNTIME_API` and the function's configuration once, then loops:
+/// `GET /next`, set `_X_AMZN_TRACE_ID`, call the handler, `POST` its result to `/response`
+/// or its error to `/error`. It returns only by ending the process, on the fatal conditions
+/// listed in the [crate documentation](crate#fatal-conditions).
+///
+/// The handler may be a function or a closure (`FnMut`, so it can keep state across
+/// invocations), and its error any type that converts into [`Error`], such as
+/// `Box<dyn std::error::Error>`.
+///
+/// Cost: one dynamic call per invocation (the loop is compiled once, not per handler).
+pub fn run<F, E>(mut handler: F) -> !
+where
+    F: FnMut(&[u8], &Context<'_>) -> Result<Vec<u8>, E>,
+    E: Into<Error>,
+{
+    runtime::Runtime::from_env().run(&mut |event, ctx| handler(event, ctx).map_err(Into::into))
+}
+
+/// Runs fallible set-up before [`run`]: returns what `setup` returns, or, when it fails,
+/// reports the error to `/runtime/init/error` (the first invocation then fails with it)
+/// and exits with status 1.
+///
+/// ```no_run
+/// use tinylambda::{Context, Error};
+///
+/// fn main() {
+///     let greeting = tinylambda::init(|| -> Result<String, Error> {
+///         let name = std::env::var("GREETING").map_err(|_| Error::new(
+///             "Runtime.ConfigInvalid",
+///             "set GREETING in the function's environment",
+///         ))?;
+///         Ok(name)
+///     });
+///     tinylambda::run(move |_event: &[u8], _ctx: &Context| -> Result<Vec<u8>, Error> {
+///         Ok(greeting.clone().into_bytes())
+///     });
+/// }
+/// ```
+///
+/// Cost: nothing when `setup` succeeds; on failure, one connection and one POST.
+pub fn init<T, E: Into<Error>>(setup: impl FnOnce() -> Result<T, E>) -> T {
+    match setup() {
+        Ok(value) => value,
+        Err(error) => init_failed(&error.into()),
+    }
+}
+
+#[inline(never)]
+fn init_failed(error: &Error) -> ! {
+    log::log(&[
+        b"init failed: ",
+        error.error_type().as_bytes(),
+        b": ",
+        error.message().as_bytes(),
+    ]);
+    runtime::Runtime::from_env().report_init_error(error);
+    std::process::exit(1)
+}

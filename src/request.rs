@@ -1,0 +1,343 @@
+//! Writing Runtime API request heads into a caller-owned buffer, `core` only.
+//!
+//! Every request is a head the caller sends followed by an optional body the caller already
+//! holds, so the two go out together in one vectored write without copying the body.
+//! Nothing here allocates: each function returns the head's length, or `None` when the
+//! buffer is too small (grow it and call again).
+
+/// The `User-Agent` sent on every request.
+pub const USER_AGENT: &str = concat!("tinylambda/", env!("CARGO_PKG_VERSION"));
+
+/// The longest request id accepted from `/next`; real ids are 36-byte UUIDs.
+pub const MAX_REQUEST_ID: usize = 256;
+
+/// The longest `Lambda-Runtime-Function-Error-Type` value sent; longer types are cut.
+pub const MAX_ERROR_TYPE: usize = 256;
+
+/// Which POST a head is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Post<'a> {
+    /// `/runtime/invocation/{id}/response`
+    Response(&'a str),
+    /// `/runtime/invocation/{id}/error`
+    Error(&'a str),
+    /// `/runtime/init/error`
+    InitError,
+}
+
+/// Everything a POST head carries besides the endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostHead<'a> {
+    /// The endpoint and, for invocations, the request id.
+    pub post: Post<'a>,
+    /// The `Content-Type` of the body.
+    pub content_type: &'a str,
+    /// The exact body length.
+    pub content_length: usize,
+    /// The `Lambda-Runtime-Invocation-Id` to echo, exactly when `/next` carried one.
+    pub invocation_id: Option<&'a str>,
+    /// The `Lambda-Runtime-Function-Error-Type`, for errors. Control characters (CR and LF
+    /// included) are dropped and it is cut to [`MAX_ERROR_TYPE`] bytes.
+    pub error_type: Option<&'a str>,
+}
+
+/// Whether `id` is usable as a request id: 1 to [`MAX_REQUEST_ID`] bytes, with no space,
+/// control character or `/` (so it can neither split a header nor change the path).
+pub fn valid_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID
+        && id.iter().all(|&b| b > b' ' && b != 0x7f && b != b'/')
+}
+
+/// Writes `GET {prefix}/2018-06-01/runtime/invocation/next` into `buf`.
+pub fn write_next(buf: &mut [u8], prefix: &str, authority: &str) -> Option<usize> {
+    let mut w = Cursor::new(buf);
+    w.put(b"GET ");
+    w.put(prefix.as_bytes());
+    w.put(b"/2018-06-01/runtime/invocation/next HTTP/1.1\r\n");
+    w.common(authority);
+    w.put(b"\r\n");
+    w.finish()
+}
+
+/// Writes the head of a POST to `/response`, `/error` or `/init/error` into `buf`.
+///
+/// The request id is percent-encoded where it holds characters that are not plain path
+/// characters; check it with [`valid_request_id`] first.
+pub fn write_post(
+    buf: &mut [u8],
+    prefix: &str,
+    authority: &str,
+    head: &PostHead<'_>,
+) -> Option<usize> {
+    let mut w = Cursor::new(buf);
+    w.put(b"POST ");
+    w.put(prefix.as_bytes());
+    match head.post {
+        Post::Response(id) | Post::Error(id) => {
+            w.put(b"/2018-06-01/runtime/invocation/");
+            w.put_path_segment(id.as_bytes());
+            w.put(if matches!(head.post, Post::Response(_)) {
+                b"/response"
+            } else {
+                b"/error"
+            });
+        }
+        Post::InitError => w.put(b"/2018-06-01/runtime/init/error"),
+    }
+    w.put(b" HTTP/1.1\r\n");
+    w.common(authority);
+    w.put(b"Content-Type: ");
+    w.put(head.content_type.as_bytes());
+    w.put(b"\r\nContent-Length: ");
+    w.put(decimal(head.content_length as u64, &mut [0; 20]));
+    w.put(b"\r\n");
+    if let Some(id) = head.invocation_id {
+        w.put(b"Lambda-Runtime-Invocation-Id: ");
+        w.put(id.as_bytes());
+        w.put(b"\r\n");
+    }
+    if let Some(error_type) = head.error_type {
+        w.put(b"Lambda-Runtime-Function-Error-Type: ");
+        let mut end = error_type.len().min(MAX_ERROR_TYPE);
+        while !error_type.is_char_boundary(end) {
+            end -= 1;
+        }
+        for &b in &error_type.as_bytes()[..end] {
+            if b >= b' ' && b != 0x7f {
+                w.put(&[b]);
+            }
+        }
+        w.put(b"\r\n");
+    }
+    w.put(b"\r\n");
+    w.finish()
+}
+
+/// Writes `n` in decimal at the end of `out` and returns the digits.
+pub fn decimal(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &out[i..];
+        }
+    }
+}
+
+/// Appends to a fixed buffer and remembers whether anything did not fit.
+struct Cursor<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+    overflow: bool,
+}
+
+impl<'b> Cursor<'b> {
+    fn new(buf: &'b mut [u8]) -> Self {
+        Cursor {
+            buf,
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// `Host` and `User-Agent`.
+    fn common(&mut self, authority: &str) {
+        self.put(b"Host: ");
+        self.put(authority.as_bytes());
+        self.put(b"\r\nUser-Agent: ");
+        self.put(USER_AGENT.as_bytes());
+        self.put(b"\r\n");
+    }
+
+    /// Writes `segment` with every byte outside RFC 3986 `pchar` (minus `%`) as `%XX`.
+    fn put_path_segment(&mut self, segment: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for &b in segment {
+            let plain = b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')'
+                )
+                || matches!(b, b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@');
+            if plain {
+                self.put(&[b]);
+            } else {
+                self.put(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            }
+        }
+    }
+
+    fn finish(self) -> Option<usize> {
+        if self.overflow { None } else { Some(self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn next(prefix: &str, authority: &str) -> String {
+        let mut buf = [0u8; 512];
+        let n = write_next(&mut buf, prefix, authority).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    fn post(head: PostHead<'_>) -> String {
+        let mut buf = [0u8; 1024];
+        let n = write_post(&mut buf, "/.rt", "[::1]:9000", &head).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    fn response(id: &str) -> PostHead<'_> {
+        PostHead {
+            post: Post::Response(id),
+            content_type: "application/json",
+            content_length: 17,
+            invocation_id: None,
+            error_type: None,
+        }
+    }
+
+    #[test]
+    fn next_request_is_a_bare_get_with_host_and_user_agent() {
+        assert_eq!(
+            next("", "127.0.0.1:9001"),
+            format!(
+                "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\
+                 User-Agent: {USER_AGENT}\r\n\r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn next_request_keeps_the_path_prefix() {
+        assert!(next("/.rt/_", "[::]:9000").starts_with(
+            "GET /.rt/_/2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: [::]:9000\r\n"
+        ));
+    }
+
+    #[test]
+    fn response_head_has_exact_length_and_no_expect() {
+        let head = post(response("8476a536-e9f4-11e8-9739-2dfe598c3fcd"));
+        assert_eq!(
+            head,
+            format!(
+                "POST /.rt/2018-06-01/runtime/invocation/8476a536-e9f4-11e8-9739-2dfe598c3fcd/response HTTP/1.1\r\n\
+                 Host: [::1]:9000\r\nUser-Agent: {USER_AGENT}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 17\r\n\r\n"
+            )
+        );
+        assert!(!head.to_ascii_lowercase().contains("expect"));
+    }
+
+    #[test]
+    fn invocation_id_is_echoed_only_when_given() {
+        let with = post(PostHead {
+            invocation_id: Some("inv-7"),
+            ..response("id")
+        });
+        assert!(with.contains("\r\nLambda-Runtime-Invocation-Id: inv-7\r\n"));
+        assert!(!post(response("id")).contains("Invocation-Id"));
+    }
+
+    #[test]
+    fn error_head_carries_the_error_type_without_line_breaks() {
+        let head = post(PostHead {
+            post: Post::Error("id"),
+            error_type: Some("Function.Bad\r\nX-Injected: 1"),
+            ..response("id")
+        });
+        assert!(head.starts_with("POST /.rt/2018-06-01/runtime/invocation/id/error HTTP/1.1\r\n"));
+        assert!(
+            head.contains("\r\nLambda-Runtime-Function-Error-Type: Function.BadX-Injected: 1\r\n")
+        );
+        assert!(!head.contains("\r\nX-Injected"));
+    }
+
+    #[test]
+    fn long_error_type_is_cut() {
+        let long = "Function.".to_string() + &"A".repeat(1000);
+        let head = post(PostHead {
+            post: Post::Error("id"),
+            error_type: Some(&long),
+            ..response("id")
+        });
+        let line = head
+            .lines()
+            .find(|l| l.starts_with("Lambda-Runtime-Function-Error-Type"))
+            .unwrap();
+        assert_eq!(
+            line.len(),
+            "Lambda-Runtime-Function-Error-Type: ".len() + MAX_ERROR_TYPE
+        );
+    }
+
+    #[test]
+    fn init_error_goes_to_the_init_path() {
+        let head = post(PostHead {
+            post: Post::InitError,
+            error_type: Some("Runtime.InitError"),
+            ..response("")
+        });
+        assert!(head.starts_with("POST /.rt/2018-06-01/runtime/init/error HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn unusual_request_id_characters_are_percent_encoded() {
+        let head = post(response("a?b#c%d\u{e9}"));
+        assert!(
+            head.starts_with(
+                "POST /.rt/2018-06-01/runtime/invocation/a%3Fb%23c%25d%C3%A9/response "
+            )
+        );
+    }
+
+    #[test]
+    fn request_ids_that_could_inject_are_invalid() {
+        for bad in [
+            &b""[..],
+            b"a b",
+            b"a\rb",
+            b"a\nb",
+            b"a/b",
+            b"a\x00",
+            b"a\x7f",
+            b"\t",
+        ] {
+            assert!(!valid_request_id(bad), "{bad:?}");
+        }
+        assert!(!valid_request_id(&[b'a'; MAX_REQUEST_ID + 1]));
+        assert!(valid_request_id(&[b'a'; MAX_REQUEST_ID]));
+        assert!(valid_request_id(b"8476a536-e9f4-11e8-9739-2dfe598c3fcd"));
+        assert!(valid_request_id("caf\u{e9}?".as_bytes()));
+    }
+
+    #[test]
+    fn small_buffer_reports_overflow_instead_of_panicking() {
+        let mut buf = [0u8; 10];
+        assert_eq!(write_next(&mut buf, "", "127.0.0.1:9001"), None);
+        assert_eq!(write_post(&mut buf, "", "h", &response("id")), None);
+        let mut exact = vec![0u8; next("", "h:1").len()];
+        assert_eq!(write_next(&mut exact, "", "h:1"), Some(exact.len()));
+    }
+
+    #[test]
+    fn decimal_writes_every_magnitude() {
+        for n in [0u64, 7, 10, 99, 100, 6_291_556, u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
+    }
+}
