@@ -2,6 +2,29 @@
 
 use std::env;
 
+/// The environment variables behind [`Config`]'s text fields, in field order.
+const TEXT_VARS: [&str; 9] = [
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "_HANDLER",
+    "LAMBDA_TASK_ROOT",
+    "AWS_REGION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+];
+
+const NAME: usize = 0;
+const VERSION: usize = 1;
+const LOG_GROUP: usize = 2;
+const LOG_STREAM: usize = 3;
+const HANDLER: usize = 4;
+const TASK_ROOT: usize = 5;
+const REGION: usize = 6;
+const INIT_TYPE: usize = 7;
+const MEMORY: usize = 8;
+
 /// The function's configuration from the environment, read once at start.
 ///
 /// Missing or unparsable values fall back to defaults, never a panic: strings default to
@@ -10,30 +33,18 @@ use std::env;
 /// group or stream).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    function_name: String,
-    function_version: String,
+    text: [String; TEXT_VARS.len()],
     memory_mb: u32,
-    log_group: String,
-    log_stream: String,
-    handler: String,
-    task_root: String,
-    region: String,
-    initialization_type: String,
     max_concurrency: u32,
 }
 
 impl Default for Config {
     fn default() -> Self {
+        let mut text: [String; TEXT_VARS.len()] = Default::default();
+        text[VERSION] = "$LATEST".to_owned();
         Config {
-            function_name: String::new(),
-            function_version: "$LATEST".to_owned(),
+            text,
             memory_mb: 128,
-            log_group: String::new(),
-            log_stream: String::new(),
-            handler: String::new(),
-            task_root: String::new(),
-            region: String::new(),
-            initialization_type: String::new(),
             max_concurrency: 1,
         }
     }
@@ -46,38 +57,28 @@ impl Config {
     /// `AWS_LAMBDA_INITIALIZATION_TYPE` and `AWS_LAMBDA_MAX_CONCURRENCY`. Costs ten
     /// environment lookups and a few small allocations; [`crate::run`] does it once.
     pub fn from_env() -> Self {
-        let d = Config::default();
-        let text = |name: &str, default: String| env::var(name).unwrap_or(default);
-        let number = |name: &str, default: u32| {
-            env::var(name)
-                .ok()
-                .and_then(|v| crate::parse::parse_decimal(v.trim().as_bytes()))
-                .and_then(|n| u32::try_from(n).ok())
-                .filter(|&n| n > 0)
-                .unwrap_or(default)
-        };
-        Config {
-            function_name: text("AWS_LAMBDA_FUNCTION_NAME", d.function_name),
-            function_version: text("AWS_LAMBDA_FUNCTION_VERSION", d.function_version),
-            memory_mb: number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", d.memory_mb),
-            log_group: text("AWS_LAMBDA_LOG_GROUP_NAME", d.log_group),
-            log_stream: text("AWS_LAMBDA_LOG_STREAM_NAME", d.log_stream),
-            handler: text("_HANDLER", d.handler),
-            task_root: text("LAMBDA_TASK_ROOT", d.task_root),
-            region: text("AWS_REGION", d.region),
-            initialization_type: text("AWS_LAMBDA_INITIALIZATION_TYPE", d.initialization_type),
-            max_concurrency: number("AWS_LAMBDA_MAX_CONCURRENCY", d.max_concurrency),
+        let mut config = Config::default();
+        for (value, name) in config.text.iter_mut().zip(TEXT_VARS) {
+            if let Ok(set) = env::var(name) {
+                *value = set;
+            }
         }
+        config.memory_mb = positive(&config.text[MEMORY]).unwrap_or(config.memory_mb);
+        config.max_concurrency = env::var("AWS_LAMBDA_MAX_CONCURRENCY")
+            .ok()
+            .and_then(|v| positive(&v))
+            .unwrap_or(config.max_concurrency);
+        config
     }
 
     /// `AWS_LAMBDA_FUNCTION_NAME`, or empty.
     pub fn function_name(&self) -> &str {
-        &self.function_name
+        &self.text[NAME]
     }
 
     /// `AWS_LAMBDA_FUNCTION_VERSION`, or `$LATEST`.
     pub fn function_version(&self) -> &str {
-        &self.function_version
+        &self.text[VERSION]
     }
 
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` in MB, or 128 when missing or not a positive number.
@@ -87,37 +88,71 @@ impl Config {
 
     /// `AWS_LAMBDA_LOG_GROUP_NAME`, or empty.
     pub fn log_group(&self) -> &str {
-        &self.log_group
+        &self.text[LOG_GROUP]
     }
 
     /// `AWS_LAMBDA_LOG_STREAM_NAME`, or empty.
     pub fn log_stream(&self) -> &str {
-        &self.log_stream
+        &self.text[LOG_STREAM]
     }
 
     /// `_HANDLER`, the handler string configured for the function, or empty.
     pub fn handler(&self) -> &str {
-        &self.handler
+        &self.text[HANDLER]
     }
 
     /// `LAMBDA_TASK_ROOT`, where the function's code is (`/var/task` on Lambda), or empty.
     pub fn task_root(&self) -> &str {
-        &self.task_root
+        &self.text[TASK_ROOT]
     }
 
     /// `AWS_REGION`, or empty.
     pub fn region(&self) -> &str {
-        &self.region
+        &self.text[REGION]
     }
 
     /// `AWS_LAMBDA_INITIALIZATION_TYPE` (`on-demand`, `provisioned-concurrency`,
     /// `snap-start`), or empty.
     pub fn initialization_type(&self) -> &str {
-        &self.initialization_type
+        &self.text[INIT_TYPE]
     }
 
     /// `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances), or 1.
     pub fn max_concurrency(&self) -> u32 {
         self.max_concurrency
+    }
+}
+
+/// A positive decimal number that fits in u32, surrounding whitespace allowed.
+fn positive(text: &str) -> Option<u32> {
+    let n = crate::parse::parse_decimal(text.as_bytes().trim_ascii())?;
+    u32::try_from(n).ok().filter(|&n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_lambda_like() {
+        let c = Config::default();
+        assert_eq!(
+            (c.function_name(), c.function_version(), c.memory_mb()),
+            ("", "$LATEST", 128)
+        );
+        assert_eq!(
+            (c.log_group(), c.log_stream(), c.max_concurrency()),
+            ("", "", 1)
+        );
+    }
+
+    #[test]
+    fn numbers_must_be_positive_decimals() {
+        assert_eq!(positive(" 3008\n"), Some(3008));
+        assert_eq!(positive("0"), None);
+        assert_eq!(positive("-1"), None);
+        assert_eq!(positive("1.5"), None);
+        assert_eq!(positive("99999999999"), None);
+        assert_eq!(positive(""), None);
     }
 }

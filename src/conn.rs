@@ -6,9 +6,8 @@
 //! it fits in the buffer, which is what a request costs in system calls at best.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::ops::Range;
-use std::time::Duration;
 
 use crate::endpoint::Endpoint;
 use crate::parse::{self, Chunked, Framing, Head, MAX_HEAD, Status};
@@ -21,33 +20,32 @@ const RECV_START: usize = 2 * MAX_HEAD;
 /// Room beyond the body for one read's worth of chunk framing and trailers.
 const CHUNK_SLACK: usize = MAX_HEAD + parse::MAX_LINE;
 
-/// How long one connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Connection attempts before giving up, 10 ms apart and doubling (0.63 s in all).
-const CONNECT_ATTEMPTS: u32 = 7;
+/// Connection attempts wait 10 ms, then twice as long each time, up to this (0.63 s in all).
+const CONNECT_BACKOFF_MS: u64 = 320;
 
 /// More interim (1xx) responses than this before the real one is an error.
 const MAX_INTERIM: u32 = 8;
 
 /// Why an exchange failed.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Failure {
     /// No connection could be made.
-    Connect(io::Error),
+    Connect(Why),
     /// Nothing of the reply arrived: the request may never have been seen. `reused` says
     /// whether the connection had carried an earlier exchange (a stale keep-alive
     /// connection fails this way).
     NoReply { reused: bool, why: Why },
-    /// The reply started but is malformed or broke off. `head` is set when the head was
-    /// complete (its values are still in the receive buffer).
-    Broken { head: Option<Box<Head>>, why: Why },
+    /// The reply started but is malformed or broke off. `head` says whether its head was
+    /// complete (it is then in [`Recv::head`], its values still in the buffer).
+    Broken { head: bool, why: Why },
 }
 
-/// The cause behind a [`Failure`].
-#[derive(Debug)]
+/// The cause behind a [`Failure`]: small and `Copy`, so failures cost no drop code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Why {
-    Io(io::Error),
+    /// A system call failed with this OS error number (0 when there was none, as for a
+    /// failed host lookup).
+    Io(i32),
     /// The server closed the connection.
     Closed,
     Parse(parse::Error),
@@ -55,22 +53,16 @@ pub(crate) enum Why {
     Interim,
 }
 
-/// A complete response: its head and where its body is in the receive buffer.
-#[derive(Clone, Debug)]
-pub(crate) struct Reply {
-    pub head: Head,
-    pub body: Range<usize>,
-    /// Whether the connection can carry the next request: the server did not ask to close,
-    /// the body had its own framing, and nothing followed the response.
-    pub keep_alive: bool,
-}
-
-/// The receive buffer, reused for every response. It grows for large events and stays
-/// grown.
+/// The receive buffer, reused for every response, and the last response's head and body.
+/// It grows for large events and stays grown.
 pub(crate) struct Recv {
     /// Always fully initialised: `len` is the capacity in use.
     pub buf: Vec<u8>,
     filled: usize,
+    /// The last response's head (kept here rather than moved around: it is 150 bytes).
+    pub head: Head,
+    /// Where the last response's body is in `buf`.
+    pub body: Range<usize>,
 }
 
 impl Recv {
@@ -78,7 +70,19 @@ impl Recv {
         Recv {
             buf: vec![0; RECV_START],
             filled: 0,
+            head: Head::EMPTY,
+            body: 0..0,
         }
+    }
+
+    /// The bytes received so far.
+    fn filled(&self) -> &[u8] {
+        self.buf.get(..self.filled).unwrap_or_default()
+    }
+
+    /// The last response's body.
+    pub(crate) fn body(&self) -> &[u8] {
+        self.buf.get(self.body.clone()).unwrap_or_default()
     }
 
     /// Makes the buffer at least `len` bytes long, up to `cap`; false when `len > cap`.
@@ -96,7 +100,8 @@ impl Recv {
 
 /// The Runtime API connection and the request-head buffers.
 pub(crate) struct Conn {
-    addrs: Vec<SocketAddr>,
+    /// `host:port` to connect to (resolved at each connect; an IP address needs no lookup).
+    address: String,
     prefix: String,
     authority: String,
     stream: Option<TcpStream>,
@@ -110,18 +115,15 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Resolves the endpoint (once; reconnects reuse the address) and writes the `/next`
-    /// request. Does not connect yet.
-    pub(crate) fn new(endpoint: &Endpoint<'_>) -> io::Result<Self> {
-        let addrs: Vec<SocketAddr> = match endpoint.host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, endpoint.port)],
-            Err(_) => (endpoint.host, endpoint.port).to_socket_addrs()?.collect(),
-        };
-        if addrs.is_empty() {
-            return Err(io::ErrorKind::AddrNotAvailable.into());
+    /// Keeps what requests need from the endpoint and writes the `/next` request. Does not
+    /// connect yet.
+    pub(crate) fn new(endpoint: &Endpoint<'_>) -> Self {
+        let mut address = endpoint.authority.to_owned();
+        if !address.ends_with(":80") && endpoint.port == 80 {
+            address.push_str(":80");
         }
         let mut conn = Conn {
-            addrs,
+            address,
             prefix: endpoint.prefix.to_owned(),
             authority: endpoint.authority.to_owned(),
             stream: None,
@@ -131,10 +133,16 @@ impl Conn {
             head_len: 0,
         };
         let (prefix, authority) = (&conn.prefix, &conn.authority);
-        let next = &mut conn.next;
-        let len = fill(next, |buf| request::write_next(buf, prefix, authority));
-        next.truncate(len);
-        Ok(conn)
+        let len = fill(&mut conn.next, |buf| {
+            request::write_next(buf, prefix, authority)
+        });
+        conn.next.truncate(len);
+        conn
+    }
+
+    /// The address connections go to, for messages.
+    pub(crate) fn address(&self) -> &str {
+        &self.address
     }
 
     /// Writes the head of a POST, to be sent by the following [`Conn::exchange`] calls.
@@ -153,9 +161,9 @@ impl Conn {
         recv: &mut Recv,
         post_body: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Reply, Failure> {
+    ) -> Result<(), Failure> {
         if self.stream.is_none() {
-            self.stream = Some(self.connect().map_err(Failure::Connect)?);
+            self.stream = Some(self.connect().map_err(|e| Failure::Connect(os(&e)))?);
             self.reused = false;
         }
         let reused = self.reused;
@@ -166,49 +174,52 @@ impl Conn {
             });
         };
         let head = match post_body {
-            None => &self.next[..],
-            Some(_) => &self.head[..self.head_len],
+            None => &self.next,
+            Some(_) => self.head.get(..self.head_len).unwrap_or_default(),
         };
         let body = post_body.unwrap_or_default();
         let mut slices = [IoSlice::new(head), IoSlice::new(body)];
-        let sent = write_all(stream, &mut slices[..if body.is_empty() { 1 } else { 2 }]);
-        let result = match sent {
+        let slices = slices
+            .get_mut(..if body.is_empty() { 1 } else { 2 })
+            .unwrap_or_default();
+        let result = match write_all(stream, slices) {
             Err(e) => Err(Failure::NoReply {
                 reused,
-                why: Why::Io(e),
+                why: os(&e),
             }),
             Ok(()) => read_reply(stream, recv, limit, reused),
         };
-        match &result {
-            Ok(reply) if reply.keep_alive => self.reused = true,
+        match result {
+            Ok(true) => self.reused = true,
             _ => self.stream = None,
         }
-        result
+        result.map(drop)
     }
 
-    /// Connects to the first address that answers, retrying for up to 0.63 s (the API may
-    /// come up just after the runtime, as under some emulators).
+    /// Connects, retrying for up to 0.63 s (the API may come up just after the runtime, as
+    /// under some emulators), and sets `TCP_NODELAY`.
     fn connect(&self) -> io::Result<TcpStream> {
-        let mut delay = Duration::from_millis(10);
-        let mut last = io::Error::from(io::ErrorKind::AddrNotAvailable);
-        for attempt in 1..=CONNECT_ATTEMPTS {
-            for addr in &self.addrs {
-                match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
-                    Ok(stream) => {
-                        // Without it, a small POST after a write can wait for a delayed ACK.
-                        let _ = stream.set_nodelay(true);
-                        return Ok(stream);
-                    }
-                    Err(e) => last = e,
+        let mut delay = 10;
+        loop {
+            match TcpStream::connect(self.address.as_str()) {
+                Ok(stream) => {
+                    // Without it, a small POST after a write can wait for a delayed ACK.
+                    let _ = stream.set_nodelay(true);
+                    return Ok(stream);
+                }
+                Err(e) if delay > CONNECT_BACKOFF_MS => return Err(e),
+                Err(_) => {
+                    crate::sys::sleep_ms(delay);
+                    delay *= 2;
                 }
             }
-            if attempt < CONNECT_ATTEMPTS {
-                std::thread::sleep(delay);
-                delay *= 2;
-            }
         }
-        Err(last)
     }
+}
+
+/// The OS error number of `e` (0 when it has none).
+fn os(e: &io::Error) -> Why {
+    Why::Io(e.raw_os_error().unwrap_or(0))
 }
 
 /// Calls `write` with `buf`, doubling `buf` until the result fits; returns its length.
@@ -228,139 +239,137 @@ fn write_all(stream: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Resu
         match stream.write_vectored(slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if crate::log::interrupted(&e) => {}
             Err(e) => return Err(e),
         }
     }
     Ok(())
 }
 
-/// Reads once into `buf`, retrying on EINTR.
-fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match stream.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
-    }
-}
-
-/// Reads one response (skipping interim 1xx ones) into `recv`.
+/// Reads one response (skipping interim 1xx ones) into `recv`. Returns whether the
+/// connection can carry the next request: the server did not ask to close, the body had
+/// its own framing, and nothing followed the response.
 fn read_reply(
     stream: &mut TcpStream,
     recv: &mut Recv,
     limit: usize,
     reused: bool,
-) -> Result<Reply, Failure> {
+) -> Result<bool, Failure> {
     recv.filled = 0;
+    let mut head_done = false;
+    read_message(stream, recv, limit, &mut head_done).map_err(|why| {
+        if recv.filled == 0 {
+            Failure::NoReply { reused, why }
+        } else {
+            Failure::Broken {
+                head: head_done,
+                why,
+            }
+        }
+    })
+}
+
+fn read_message(
+    stream: &mut TcpStream,
+    recv: &mut Recv,
+    limit: usize,
+    head_done: &mut bool,
+) -> Result<bool, Why> {
     let mut scan = 0;
     let mut interim = 0;
-    let mut got_bytes = false;
-    let broken = |head, why| Failure::Broken { head, why };
-    let head = 'head: loop {
-        if !recv.reserve(recv.filled + 1, MAX_HEAD + 1) {
-            return Err(broken(None, Why::Parse(parse::Error::HeadTooLarge)));
-        }
-        let n = match read_some(stream, &mut recv.buf[recv.filled..]) {
-            Ok(0) if !got_bytes => {
-                return Err(Failure::NoReply {
-                    reused,
-                    why: Why::Closed,
-                });
-            }
-            Ok(0) => return Err(broken(None, Why::Closed)),
-            Ok(n) => n,
-            Err(e) if !got_bytes => {
-                return Err(Failure::NoReply {
-                    reused,
-                    why: Why::Io(e),
-                });
-            }
-            Err(e) => return Err(broken(None, Why::Io(e))),
-        };
-        got_bytes = true;
-        recv.filled += n;
-        while let Some(end) = parse::head_end(&recv.buf[..recv.filled], scan) {
-            let head = match parse::parse_head(&recv.buf[..end]) {
+    loop {
+        more(stream, recv, MAX_HEAD + 1)?;
+        if let Some(end) = parse::head_end(recv.filled(), scan) {
+            recv.head = match parse::parse_head(recv.filled().get(..end).unwrap_or_default()) {
                 Ok(Status::Complete(head)) => head,
-                Ok(Status::Partial) => break,
-                Err(e) => return Err(broken(None, Why::Parse(e))),
+                Ok(Status::Partial) => continue,
+                Err(e) => return Err(Why::Parse(e)),
             };
-            if !(100..200).contains(&head.status) || head.status == 101 {
-                break 'head head;
+            if !(100..200).contains(&recv.head.status) || recv.head.status == 101 {
+                break;
             }
             interim += 1;
             if interim > MAX_INTERIM {
-                return Err(broken(None, Why::Interim));
+                return Err(Why::Interim);
             }
             recv.buf.copy_within(end..recv.filled, 0);
             recv.filled -= end;
             scan = 0;
+        } else {
+            scan = recv.filled.saturating_sub(3);
         }
-        if recv.filled > MAX_HEAD {
-            return Err(broken(None, Why::Parse(parse::Error::HeadTooLarge)));
+    }
+    *head_done = true;
+    let start = recv.head.len;
+    // Where the response ends: anything after it means the connection is out of step and
+    // must not be reused.
+    let end = match recv.head.framing {
+        Framing::Empty => {
+            recv.body = start..start;
+            start
         }
-        scan = recv.filled.saturating_sub(3);
-    };
-    let too_large = || broken(Some(Box::new(head)), Why::Parse(parse::Error::BodyTooLarge));
-    let start = head.len;
-    // Where the response ends in the buffer; anything after it means the connection is out
-    // of step and must not be reused.
-    let (body, end) = match head.framing {
-        Framing::Empty => (start..start, start),
         Framing::Length(n) => {
-            let n = usize::try_from(n)
+            let end = usize::try_from(n)
                 .ok()
                 .filter(|&n| n <= limit)
-                .ok_or_else(too_large)?;
-            let end = start + n;
-            recv.reserve(end, end);
+                .ok_or(Why::Parse(parse::Error::BodyTooLarge))?
+                + start;
             while recv.filled < end {
-                match read_some(stream, &mut recv.buf[recv.filled..end]) {
-                    Ok(0) => return Err(broken(Some(Box::new(head)), Why::Closed)),
-                    Ok(n) => recv.filled += n,
-                    Err(e) => return Err(broken(Some(Box::new(head)), Why::Io(e))),
-                }
+                more(stream, recv, end)?;
             }
-            (start..end, end)
+            recv.body = start..end;
+            end
         }
         Framing::Chunked => {
             let mut decoder = Chunked::new(limit as u64);
-            let cap = start + limit + CHUNK_SLACK;
             loop {
-                match decoder.decode(&mut recv.buf[start..recv.filled]) {
+                match decoder.decode(recv.buf.get_mut(start..recv.filled).unwrap_or_default()) {
                     Ok(Status::Complete(b)) => {
-                        break (start + b.start..start + b.end, start + b.consumed);
+                        recv.body = start + b.start..start + b.end;
+                        break start + b.consumed;
                     }
                     Ok(Status::Partial) => {}
-                    Err(e) => return Err(broken(Some(Box::new(head)), Why::Parse(e))),
+                    Err(e) => return Err(Why::Parse(e)),
                 }
-                recv.filled = start + decoder.compact(&mut recv.buf[start..recv.filled]);
-                if !recv.reserve(recv.filled + 1, cap) {
-                    return Err(too_large());
-                }
-                match read_some(stream, &mut recv.buf[recv.filled..]) {
-                    Ok(0) => return Err(broken(Some(Box::new(head)), Why::Closed)),
-                    Ok(n) => recv.filled += n,
-                    Err(e) => return Err(broken(Some(Box::new(head)), Why::Io(e))),
-                }
+                recv.filled = start
+                    + decoder.compact(recv.buf.get_mut(start..recv.filled).unwrap_or_default());
+                more(stream, recv, start + limit + CHUNK_SLACK)?;
             }
         }
         Framing::UntilClose => loop {
-            if !recv.reserve(recv.filled + 1, start + limit + 1) {
-                return Err(too_large());
-            }
-            match read_some(stream, &mut recv.buf[recv.filled..]) {
-                Ok(0) => break (start..recv.filled, usize::MAX),
-                Ok(n) => recv.filled += n,
-                Err(e) => return Err(broken(Some(Box::new(head)), Why::Io(e))),
+            match more(stream, recv, start + limit + 1) {
+                Ok(()) => {}
+                Err(Why::Closed) => {
+                    recv.body = start..recv.filled;
+                    break usize::MAX;
+                }
+                Err(why) => return Err(why),
             }
         },
     };
-    let keep_alive = head.keep_alive && recv.filled == end;
-    Ok(Reply {
-        head,
-        body,
-        keep_alive,
-    })
+    Ok(recv.head.keep_alive && recv.filled == end)
+}
+
+/// Reads more bytes into `recv`, growing it up to `cap` bytes. Past `cap`, the message is
+/// too large: [`parse::Error::BodyTooLarge`] (or `HeadTooLarge` while reading the head).
+fn more(stream: &mut TcpStream, recv: &mut Recv, cap: usize) -> Result<(), Why> {
+    if !recv.reserve(recv.filled + 1, cap) {
+        let error = if cap == MAX_HEAD + 1 {
+            parse::Error::HeadTooLarge
+        } else {
+            parse::Error::BodyTooLarge
+        };
+        return Err(Why::Parse(error));
+    }
+    loop {
+        match stream.read(recv.buf.get_mut(recv.filled..).unwrap_or_default()) {
+            Ok(0) => return Err(Why::Closed),
+            Ok(n) => {
+                recv.filled += n;
+                return Ok(());
+            }
+            Err(e) if crate::log::interrupted(&e) => {}
+            Err(e) => return Err(os(&e)),
+        }
+    }
 }

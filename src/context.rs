@@ -32,7 +32,9 @@ impl<'a> Context<'a> {
     /// This context with `header` set to `value` (for tests).
     #[must_use]
     pub fn with(mut self, header: Header, value: &'a str) -> Self {
-        self.values[header as usize] = Some(value);
+        if let Some(slot) = self.values.get_mut(header as usize) {
+            *slot = Some(value);
+        }
         self
     }
 
@@ -43,8 +45,8 @@ impl<'a> Context<'a> {
             |h: Header| -> Option<&'a str> { core::str::from_utf8(head.header(h)?.get(buf)).ok() };
         let request_id = text(Header::RequestId)?;
         let mut values = [None; HEADERS];
-        for (i, header) in Header::ALL.iter().enumerate() {
-            values[i] = text(*header);
+        for (value, header) in values.iter_mut().zip(Header::ALL) {
+            *value = text(header);
         }
         Some(Context {
             request_id,
@@ -54,7 +56,7 @@ impl<'a> Context<'a> {
     }
 
     fn value(&self, header: Header) -> Option<&'a str> {
-        self.values[header as usize]
+        self.values.get(header as usize).copied().flatten()
     }
 
     /// `Lambda-Runtime-Aws-Request-Id`: the invocation's id, as in the `START` log line.

@@ -68,24 +68,53 @@ impl<'a> Endpoint<'a> {
     /// # Errors
     /// See [`EndpointError`]: `https://`, other schemes, a bad host, port or path.
     pub fn parse(value: &'a str) -> Result<Endpoint<'a>, EndpointError> {
-        let value = value.trim();
-        if value.is_empty() {
+        let value = value.trim_ascii();
+        let bytes = value.as_bytes();
+        if bytes.is_empty() {
             return Err(EndpointError::Empty);
         }
-        let rest = if let Some(rest) = strip_prefix_ignore_case(value, "http://") {
-            rest
-        } else if strip_prefix_ignore_case(value, "https://").is_some() {
-            return Err(EndpointError::Https);
-        } else if value.contains("://") {
-            return Err(EndpointError::Scheme);
-        } else {
-            value
+        // Everything below splits at ASCII bytes, which are always character boundaries.
+        let (scheme, after) = split(value, b'/');
+        let rest = match scheme.strip_suffix(':') {
+            Some(scheme) if after.starts_with("//") => {
+                if scheme.eq_ignore_ascii_case("http") {
+                    after.get(2..).unwrap_or_default()
+                } else if scheme.eq_ignore_ascii_case("https") {
+                    return Err(EndpointError::Https);
+                } else {
+                    return Err(EndpointError::Scheme);
+                }
+            }
+            _ => value,
         };
-        let (authority, path) = match rest.find('/') {
-            Some(slash) => rest.split_at(slash),
-            None => (rest, ""),
+        let (authority, path) = split(rest, b'/');
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(bracketed) => {
+                let (host, close) = split(bracketed, b']');
+                let v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+                if host.is_empty() || close.is_empty() || !host.bytes().all(v6) {
+                    return Err(EndpointError::Host);
+                }
+                (host, close.get(1..).unwrap_or_default())
+            }
+            None => {
+                let (host, port) = split(authority, b':');
+                let name = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_';
+                if host.is_empty() || !host.bytes().all(name) {
+                    return Err(EndpointError::Host);
+                }
+                (host, port)
+            }
         };
-        let (host, port) = split_host_port(authority)?;
+        let port = match port.as_bytes() {
+            [] => 80,
+            [b':', digits @ ..] if digits.len() <= 5 => crate::parse::parse_decimal(digits)
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|&n| n != 0)
+                .ok_or(EndpointError::Port)?,
+            [b':', ..] => return Err(EndpointError::Port),
+            _ => return Err(EndpointError::Host),
+        };
         let prefix = path.trim_end_matches('/');
         if !prefix
             .bytes()
@@ -102,50 +131,10 @@ impl<'a> Endpoint<'a> {
     }
 }
 
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) {
-        s.get(prefix.len()..)
-    } else {
-        None
-    }
-}
-
-/// `host`, `host:port`, `[v6]` or `[v6]:port` → (host without brackets, port).
-fn split_host_port(authority: &str) -> Result<(&str, u16), EndpointError> {
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let close = bracketed.find(']').ok_or(EndpointError::Host)?;
-        let host = &bracketed[..close];
-        let after = &bracketed[close + 1..];
-        let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-        if host.is_empty() || !host.bytes().all(is_v6) {
-            return Err(EndpointError::Host);
-        }
-        let port = match after {
-            "" => None,
-            _ => Some(after.strip_prefix(':').ok_or(EndpointError::Host)?),
-        };
-        (host, port)
-    } else {
-        let (host, port) = match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        };
-        let is_host = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_';
-        if host.is_empty() || !host.bytes().all(is_host) {
-            return Err(EndpointError::Host);
-        }
-        (host, port)
-    };
-    let port = match port {
-        None => 80,
-        Some(p) if p.len() <= 5 => crate::parse::parse_decimal(p.as_bytes())
-            .and_then(|n| u16::try_from(n).ok())
-            .filter(|&n| n != 0)
-            .ok_or(EndpointError::Port)?,
-        Some(_) => return Err(EndpointError::Port),
-    };
-    Ok((host, port))
+/// `s` split before the first `byte` (ASCII), or `(s, "")` without one.
+fn split(s: &str, byte: u8) -> (&str, &str) {
+    let at = s.bytes().position(|b| b == byte).unwrap_or(s.len());
+    s.split_at_checked(at).unwrap_or((s, ""))
 }
 
 #[cfg(test)]

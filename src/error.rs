@@ -60,12 +60,17 @@ impl Error {
         &self.message
     }
 
-    /// An error of the default type with this message, without copying it.
-    fn with_default_type(message: String) -> Self {
+    /// An error of a fixed type with this message, without copying either.
+    pub(crate) fn of(error_type: &'static str, message: String) -> Self {
         Error {
-            error_type: Cow::Borrowed(DEFAULT_ERROR_TYPE),
+            error_type: Cow::Borrowed(error_type),
             message,
         }
+    }
+
+    /// An error of the default type with this message, without copying it.
+    fn with_default_type(message: String) -> Self {
+        Error::of(DEFAULT_ERROR_TYPE, message)
     }
 }
 

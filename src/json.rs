@@ -1,7 +1,7 @@
 //! The error document Lambda expects on `/error` and `/init/error`.
 //!
 //! `{"errorMessage":"…","errorType":"…","stackTrace":[]}`, written into a reused buffer.
-//! Quotes and backslashes are escaped, every control character becomes `\u00XX`, and all
+//! Quotes and backslashes are escaped, every control character becomes `\u00XX` (hex in upper case), and all
 //! other UTF-8 is kept as it is.
 
 /// Appends the Lambda error document for `error_type` and `message` to `out`.
@@ -15,29 +15,25 @@ pub fn push_error(out: &mut Vec<u8>, error_type: &str, message: &str) {
 
 /// Appends `s` as a JSON string literal, quotes included.
 pub fn push_string(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    use crate::request::hex;
     out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut plain = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0..=0x1f => &[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 15)],
-            ],
-            _ => continue,
+    let mut rest = s.as_bytes();
+    while let Some(i) = rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < b' ')
+    {
+        let (plain, special) = rest.split_at_checked(i).unwrap_or_default();
+        out.extend_from_slice(plain);
+        let Some((&b, tail)) = special.split_first() else {
+            break;
         };
-        out.extend_from_slice(&bytes[plain..i]);
-        out.extend_from_slice(escape);
-        plain = i + 1;
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            _ => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b & 15)]),
+        }
+        rest = tail;
     }
-    out.extend_from_slice(&bytes[plain..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -71,7 +67,7 @@ mod tests {
     fn control_characters_become_unicode_escapes() {
         assert_eq!(
             error("T", "l1\nl2\r\t\u{0}\u{1f}\u{7f}"),
-            "{\"errorMessage\":\"l1\\u000al2\\u000d\\u0009\\u0000\\u001f\u{7f}\",\"errorType\":\"T\",\"stackTrace\":[]}"
+            "{\"errorMessage\":\"l1\\u000Al2\\u000D\\u0009\\u0000\\u001F\u{7f}\",\"errorType\":\"T\",\"stackTrace\":[]}"
         );
     }
 
@@ -95,7 +91,7 @@ mod tests {
     fn error_type_is_escaped_too() {
         assert_eq!(
             error("a\"b\n", "m"),
-            r#"{"errorMessage":"m","errorType":"a\"b\u000a","stackTrace":[]}"#
+            r#"{"errorMessage":"m","errorType":"a\"b\u000A","stackTrace":[]}"#
         );
     }
 }

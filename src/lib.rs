@@ -56,7 +56,7 @@ pub mod parse;
 pub mod request;
 mod runtime;
 #[allow(unsafe_code)]
-mod trace_env;
+mod sys;
 
 pub use config::Config;
 pub use context::Context;

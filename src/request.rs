@@ -99,11 +99,7 @@ pub fn write_post(
     }
     if let Some(error_type) = head.error_type {
         w.put(b"Lambda-Runtime-Function-Error-Type: ");
-        let mut end = error_type.len().min(MAX_ERROR_TYPE);
-        while !error_type.is_char_boundary(end) {
-            end -= 1;
-        }
-        for &b in &error_type.as_bytes()[..end] {
+        for b in cut(error_type, MAX_ERROR_TYPE).bytes() {
             if b >= b' ' && b != 0x7f {
                 w.put(&[b]);
             }
@@ -116,15 +112,30 @@ pub fn write_post(
 
 /// Writes `n` in decimal at the end of `out` and returns the digits.
 pub fn decimal(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
-    let mut i = out.len();
-    loop {
-        i -= 1;
-        out[i] = b'0' + (n % 10) as u8;
+    let mut len = 0;
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
         n /= 10;
+        len += 1;
         if n == 0 {
-            return &out[i..];
+            break;
         }
     }
+    out.get(20 - len..).unwrap_or_default()
+}
+
+/// The upper-case hex digit for `n` (0 to 15).
+pub fn hex(n: u8) -> u8 {
+    if n < 10 { b'0' + n } else { b'A' + n - 10 }
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
 }
 
 /// Appends to a fixed buffer and remembers whether anything did not fit.
@@ -143,6 +154,8 @@ impl<'b> Cursor<'b> {
         }
     }
 
+    // Called about twenty times per head: one shared copy is ~700 bytes smaller.
+    #[inline(never)]
     fn put(&mut self, bytes: &[u8]) {
         match self.buf.get_mut(self.len..self.len + bytes.len()) {
             Some(dst) => {
@@ -164,7 +177,6 @@ impl<'b> Cursor<'b> {
 
     /// Writes `segment` with every byte outside RFC 3986 `pchar` (minus `%`) as `%XX`.
     fn put_path_segment(&mut self, segment: &[u8]) {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
         for &b in segment {
             let plain = b.is_ascii_alphanumeric()
                 || matches!(
@@ -175,7 +187,7 @@ impl<'b> Cursor<'b> {
             if plain {
                 self.put(&[b]);
             } else {
-                self.put(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+                self.put(&[b'%', hex(b >> 4), hex(b & 15)]);
             }
         }
     }
@@ -332,6 +344,20 @@ mod tests {
         assert_eq!(write_post(&mut buf, "", "h", &response("id")), None);
         let mut exact = vec![0u8; next("", "h:1").len()];
         assert_eq!(write_next(&mut exact, "", "h:1"), Some(exact.len()));
+    }
+
+    #[test]
+    fn cut_respects_character_boundaries() {
+        assert_eq!(cut("héllo", 2), "h");
+        assert_eq!(cut("héllo", 3), "hé");
+        assert_eq!(cut("abc", 10), "abc");
+        assert_eq!(cut("", 0), "");
+    }
+
+    #[test]
+    fn hex_digits_are_upper_case() {
+        let all: Vec<u8> = (0..16).map(hex).collect();
+        assert_eq!(all, b"0123456789ABCDEF");
     }
 
     #[test]
