@@ -2,18 +2,12 @@
 
 use std::env;
 
-/// The environment variables behind [`Config`]'s text fields, in field order.
-const TEXT_VARS: [&str; 9] = [
-    "AWS_LAMBDA_FUNCTION_NAME",
-    "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_LOG_GROUP_NAME",
-    "AWS_LAMBDA_LOG_STREAM_NAME",
-    "_HANDLER",
-    "LAMBDA_TASK_ROOT",
-    "AWS_REGION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-];
+/// The environment variables behind [`Config`]'s text fields, in field order, separated by
+/// spaces (one string rather than an array of them: no table of pointers to relocate).
+const TEXT_VARS: &str = "AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_VERSION \
+    AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME _HANDLER LAMBDA_TASK_ROOT AWS_REGION \
+    AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
+const TEXT_FIELDS: usize = 9;
 
 const NAME: usize = 0;
 const VERSION: usize = 1;
@@ -33,14 +27,14 @@ const MEMORY: usize = 8;
 /// group or stream).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    text: [String; TEXT_VARS.len()],
+    text: [String; TEXT_FIELDS],
     memory_mb: u32,
     max_concurrency: u32,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        let mut text: [String; TEXT_VARS.len()] = Default::default();
+        let mut text: [String; TEXT_FIELDS] = Default::default();
         text[VERSION] = "$LATEST".to_owned();
         Config {
             text,
@@ -58,7 +52,8 @@ impl Config {
     /// environment lookups and a few small allocations; [`crate::run`] does it once.
     pub fn from_env() -> Self {
         let mut config = Config::default();
-        for (value, name) in config.text.iter_mut().zip(TEXT_VARS) {
+        let names = TEXT_VARS.split_ascii_whitespace();
+        for (value, name) in config.text.iter_mut().zip(names) {
             if let Ok(set) = env::var(name) {
                 *value = set;
             }
@@ -143,6 +138,19 @@ mod tests {
         assert_eq!(
             (c.log_group(), c.log_stream(), c.max_concurrency()),
             ("", "", 1)
+        );
+    }
+
+    #[test]
+    fn every_text_field_has_its_variable() {
+        let names: Vec<&str> = TEXT_VARS.split_ascii_whitespace().collect();
+        assert_eq!(names.len(), TEXT_FIELDS);
+        assert_eq!(
+            (names[NAME], names[MEMORY]),
+            (
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+            )
         );
     }
 

@@ -26,11 +26,9 @@ const CONNECT_BACKOFF_MS: u64 = 320;
 /// More interim (1xx) responses than this before the real one is an error.
 const MAX_INTERIM: u32 = 8;
 
-/// Why an exchange failed.
+/// Why an exchange failed. (A connection that cannot be made at all ends the process.)
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Failure {
-    /// No connection could be made.
-    Connect(Why),
     /// Nothing of the reply arrived: the request may never have been seen. `reused` says
     /// whether the connection had carried an earlier exchange (a stale keep-alive
     /// connection fails this way).
@@ -140,11 +138,6 @@ impl Conn {
         conn
     }
 
-    /// The address connections go to, for messages.
-    pub(crate) fn address(&self) -> &str {
-        &self.address
-    }
-
     /// Writes the head of a POST, to be sent by the following [`Conn::exchange`] calls.
     pub(crate) fn prepare_post(&mut self, head: &PostHead<'_>) {
         let (prefix, authority) = (&self.prefix, &self.authority);
@@ -163,7 +156,7 @@ impl Conn {
         limit: usize,
     ) -> Result<(), Failure> {
         if self.stream.is_none() {
-            self.stream = Some(self.connect().map_err(|e| Failure::Connect(os(&e)))?);
+            self.stream = Some(self.connect());
             self.reused = false;
         }
         let reused = self.reused;
@@ -178,15 +171,8 @@ impl Conn {
             Some(_) => self.head.get(..self.head_len).unwrap_or_default(),
         };
         let body = post_body.unwrap_or_default();
-        let mut slices = [IoSlice::new(head), IoSlice::new(body)];
-        let slices = slices
-            .get_mut(..if body.is_empty() { 1 } else { 2 })
-            .unwrap_or_default();
-        let result = match write_all(stream, slices) {
-            Err(e) => Err(Failure::NoReply {
-                reused,
-                why: os(&e),
-            }),
+        let result = match write_all(stream, head, body) {
+            Err(why) => Err(Failure::NoReply { reused, why }),
             Ok(()) => read_reply(stream, recv, limit, reused),
         };
         match result {
@@ -197,23 +183,42 @@ impl Conn {
     }
 
     /// Connects, retrying for up to 0.63 s (the API may come up just after the runtime, as
-    /// under some emulators), and sets `TCP_NODELAY`.
-    fn connect(&self) -> io::Result<TcpStream> {
+    /// under some emulators), and sets `TCP_NODELAY`. Ends the process when it cannot.
+    fn connect(&self) -> TcpStream {
         let mut delay = 10;
         loop {
             match TcpStream::connect(self.address.as_str()) {
                 Ok(stream) => {
                     // Without it, a small POST after a write can wait for a delayed ACK.
                     let _ = stream.set_nodelay(true);
-                    return Ok(stream);
+                    return stream;
                 }
-                Err(e) if delay > CONNECT_BACKOFF_MS => return Err(e),
+                Err(e) if delay > CONNECT_BACKOFF_MS => crate::log::fatal(&[
+                    b"cannot connect to AWS_LAMBDA_RUNTIME_API at ",
+                    self.address.as_bytes(),
+                    b": ",
+                    &os(&e).describe(),
+                ]),
                 Err(_) => {
                     crate::sys::sleep_ms(delay);
                     delay *= 2;
                 }
             }
         }
+    }
+}
+
+impl Why {
+    /// A short description, for messages.
+    pub(crate) fn describe(self) -> Vec<u8> {
+        let mut text = Vec::new();
+        match self {
+            Why::Io(code) => crate::log::describe_os_error(code, &mut text),
+            Why::Closed => text.extend_from_slice(b"connection closed"),
+            Why::Parse(e) => text.extend_from_slice(e.as_str().as_bytes()),
+            Why::Interim => text.extend_from_slice(b"too many 1xx responses"),
+        }
+        text
     }
 }
 
@@ -233,17 +238,24 @@ fn fill(buf: &mut Vec<u8>, mut write: impl FnMut(&mut [u8]) -> Option<usize>) ->
     }
 }
 
-/// Writes every slice, in as few `writev` calls as the kernel allows (one, normally).
-fn write_all(stream: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        match stream.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+/// Writes `head` then `body` in as few `writev` calls as the kernel allows (one, normally).
+fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> Result<(), Why> {
+    let mut sent = 0;
+    loop {
+        let rest_of_head = head.get(sent..).unwrap_or_default();
+        let rest_of_body = body
+            .get(sent.saturating_sub(head.len())..)
+            .unwrap_or_default();
+        if rest_of_head.is_empty() && rest_of_body.is_empty() {
+            return Ok(());
+        }
+        match stream.write_vectored(&[IoSlice::new(rest_of_head), IoSlice::new(rest_of_body)]) {
+            Ok(0) => return Err(Why::Closed),
+            Ok(n) => sent += n,
             Err(e) if crate::log::interrupted(&e) => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(os(&e)),
         }
     }
-    Ok(())
 }
 
 /// Reads one response (skipping interim 1xx ones) into `recv`. Returns whether the

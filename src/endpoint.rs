@@ -30,7 +30,7 @@ pub enum EndpointError {
     Https,
     /// The value has a scheme other than `http://`.
     Scheme,
-    /// The host is missing or has characters a host cannot have.
+    /// The host is missing, or has spaces, control characters, `@`, `[` or `]`.
     Host,
     /// The port is empty, not a number, or outside 1 to 65535.
     Port,
@@ -43,13 +43,11 @@ impl EndpointError {
     pub const fn as_str(self) -> &'static str {
         match self {
             EndpointError::Empty => "is empty",
-            EndpointError::Https => {
-                "uses https://, but the Runtime API is plain http on the local host (use http:// or host:port)"
-            }
+            EndpointError::Https => "uses https://, but the Runtime API is plain http",
             EndpointError::Scheme => "has a scheme other than http://",
-            EndpointError::Host => "has no valid host (expected host:port, e.g. 127.0.0.1:9001)",
+            EndpointError::Host => "has no valid host (expected host:port)",
             EndpointError::Port => "has an invalid port (expected 1 to 65535)",
-            EndpointError::Path => "has a path with whitespace, control characters, '?' or '#'",
+            EndpointError::Path => "has a path with spaces, control characters, '?' or '#'",
         }
     }
 }
@@ -91,21 +89,13 @@ impl<'a> Endpoint<'a> {
         let (host, port) = match authority.strip_prefix('[') {
             Some(bracketed) => {
                 let (host, close) = split(bracketed, b']');
-                let v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-                if host.is_empty() || close.is_empty() || !host.bytes().all(v6) {
-                    return Err(EndpointError::Host);
-                }
-                (host, close.get(1..).unwrap_or_default())
+                (host, close.get(1..).ok_or(EndpointError::Host)?)
             }
-            None => {
-                let (host, port) = split(authority, b':');
-                let name = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_';
-                if host.is_empty() || !host.bytes().all(name) {
-                    return Err(EndpointError::Host);
-                }
-                (host, port)
-            }
+            None => split(authority, b':'),
         };
+        if host.is_empty() || !plain(host, b"@[]") {
+            return Err(EndpointError::Host);
+        }
         let port = match port.as_bytes() {
             [] => 80,
             [b':', digits @ ..] if digits.len() <= 5 => crate::parse::parse_decimal(digits)
@@ -116,10 +106,7 @@ impl<'a> Endpoint<'a> {
             _ => return Err(EndpointError::Host),
         };
         let prefix = path.trim_end_matches('/');
-        if !prefix
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
-        {
+        if !plain(prefix, b"?#") {
             return Err(EndpointError::Path);
         }
         Ok(Endpoint {
@@ -129,6 +116,12 @@ impl<'a> Endpoint<'a> {
             prefix,
         })
     }
+}
+
+/// Whether `s` is visible ASCII without any of the `forbidden` bytes.
+fn plain(s: &str, forbidden: &[u8]) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_graphic() && !forbidden.contains(&b))
 }
 
 /// `s` split before the first `byte` (ASCII), or `(s, "")` without one.
@@ -192,6 +185,7 @@ mod tests {
         junk_after_bracket_is_refused: "[::1]x9001" => EndpointError::Host;
         empty_brackets_are_refused: "[]:9001" => EndpointError::Host;
         space_in_host_is_refused: "local host:9001" => EndpointError::Host;
+        bracket_in_plain_host_is_refused: "a]b:9001" => EndpointError::Host;
         empty_port_is_refused: "127.0.0.1:" => EndpointError::Port;
         port_zero_is_refused: "127.0.0.1:0" => EndpointError::Port;
         port_too_large_is_refused: "127.0.0.1:65536" => EndpointError::Port;

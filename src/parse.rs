@@ -62,16 +62,16 @@ impl Error {
     /// A lowercase, one-line description, without allocation or formatting machinery.
     pub const fn as_str(self) -> &'static str {
         match self {
-            Error::HeadTooLarge => "response head is larger than 64 KiB",
+            Error::HeadTooLarge => "head over 64 KiB",
             Error::StatusLine => "malformed status line",
             Error::HeaderName => "malformed header name",
-            Error::HeaderValue => "control character in a header value",
+            Error::HeaderValue => "control character in header value",
             Error::ContentLength => "invalid Content-Length",
             Error::TransferEncoding => "unsupported Transfer-Encoding",
             Error::ChunkSize => "malformed chunk-size line",
-            Error::ChunkData => "chunk data not followed by a line break",
+            Error::ChunkData => "chunk not followed by a line break",
             Error::Trailer => "malformed trailer field",
-            Error::BodyTooLarge => "body is larger than the limit",
+            Error::BodyTooLarge => "body over the size limit",
         }
     }
 }
@@ -143,8 +143,10 @@ impl Header {
     ];
 }
 
-/// Lowercase names, in [`Header`] order.
-/// Then the three framing headers, at these indexes.
+/// The lowercase names of the headers the parser looks at: the [`Header`]s in order, then
+/// the three framing headers, at these indexes. Only used at compile time, to build
+/// [`NAMES`] and [`NAME_ENDS`]: a table of slices would need a relocation per entry in a
+/// position-independent binary.
 const HEADER_NAMES: [&[u8]; HEADERS + 3] = [
     b"lambda-runtime-aws-request-id",
     b"lambda-runtime-deadline-ms",
@@ -162,6 +164,61 @@ const HEADER_NAMES: [&[u8]; HEADERS + 3] = [
 const CONTENT_LENGTH: usize = HEADERS;
 const TRANSFER_ENCODING: usize = HEADERS + 1;
 const CONNECTION: usize = HEADERS + 2;
+
+/// [`HEADER_NAMES`] joined.
+static NAMES: [u8; names_len()] = join_names();
+
+/// Where each of [`HEADER_NAMES`] ends in [`NAMES`].
+static NAME_ENDS: [u16; HEADERS + 3] = name_ends();
+
+const fn names_len() -> usize {
+    let mut len = 0;
+    let mut i = 0;
+    while i < HEADER_NAMES.len() {
+        len += HEADER_NAMES[i].len();
+        i += 1;
+    }
+    len
+}
+
+const fn join_names() -> [u8; names_len()] {
+    let mut out = [0; names_len()];
+    let (mut i, mut at) = (0, 0);
+    while i < HEADER_NAMES.len() {
+        let mut j = 0;
+        while j < HEADER_NAMES[i].len() {
+            out[at] = HEADER_NAMES[i][j];
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+const fn name_ends() -> [u16; HEADERS + 3] {
+    let mut out = [0; HEADERS + 3];
+    let (mut i, mut end) = (0, 0);
+    while i < HEADER_NAMES.len() {
+        end += HEADER_NAMES[i].len();
+        out[i] = end as u16;
+        i += 1;
+    }
+    out
+}
+
+/// The index in [`HEADER_NAMES`] of `name`, compared without ASCII case.
+fn known_header(name: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    for (i, &end) in NAME_ENDS.iter().enumerate() {
+        let known = NAMES.get(start..usize::from(end)).unwrap_or_default();
+        if eq_lowercase(name, known) {
+            return Some(i);
+        }
+        start = usize::from(end);
+    }
+    None
+}
 
 /// How the body of a response is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,10 +322,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Status<Head>, Error> {
         }
         let (name, value) = split_field(line, Error::HeaderName, Error::HeaderValue)?;
         let value_bytes = value.get(buf);
-        match HEADER_NAMES
-            .iter()
-            .position(|known| eq_lowercase(name, known))
-        {
+        match known_header(name) {
             Some(CONTENT_LENGTH) => {
                 let n = parse_decimal(value_bytes).ok_or(Error::ContentLength)?;
                 if length.is_some_and(|old| old != n) {

@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::json;
-use crate::log::{describe_os_error, excerpt, fatal, log};
+use crate::log::{excerpt, fatal, log};
 use crate::parse::{self, Header};
 use crate::request::{self, Post, PostHead, cut};
 use crate::sys::TraceEnv;
@@ -58,7 +58,7 @@ impl Runtime {
             Ok(value) => value,
             Err(VarError::NotPresent) => fatal(&[
                 VAR,
-                b" is not set: run this bootstrap on Lambda or under a Runtime API emulator",
+                b" is not set (run this on Lambda or under an emulator)",
             ]),
             Err(VarError::NotUnicode(_)) => fatal(&[VAR, b" is not UTF-8"]),
         };
@@ -79,7 +79,7 @@ impl Runtime {
     /// Serves invocations until a fatal condition ends the process.
     pub(crate) fn run(&mut self, handler: &mut Handler<'_>) -> ! {
         if self.config.max_concurrency() > 1 {
-            log(&[b"AWS_LAMBDA_MAX_CONCURRENCY > 1, but tinylambda::run serves one invocation at a time"]);
+            log(&[b"AWS_LAMBDA_MAX_CONCURRENCY > 1, but run serves one invocation at a time"]);
         }
         loop {
             self.invoke(handler);
@@ -99,7 +99,7 @@ impl Runtime {
         } = self;
         let buf = &recv.buf[..];
         let Some(ctx) = Context::from_head(buf, &recv.head, config) else {
-            fatal(&[b"GET /next returned no request id"]);
+            fatal(&[b"no request id"]);
         };
         id.clear();
         id.extend_from_slice(ctx.request_id().as_bytes());
@@ -152,32 +152,36 @@ impl Runtime {
                     retried = true;
                     continue;
                 }
-                Err(failure) => fail(&self.conn, b"GET /next", failure, retried),
+                Err(Failure::NoReply { why, .. } | Failure::Broken { why, .. }) => {
+                    fail(b"GET /next", why, retried)
+                }
             };
             let head = &self.recv.head;
             let status = head.status;
             let id = head
                 .header(Header::RequestId)
                 .map(|s| s.get(&self.recv.buf));
-            match (status, id) {
+            let (problem, detail): (&[u8], &[u8]) = match (status, id) {
                 (200..=299, Some(id)) if request::valid_request_id(id) => return event,
-                (200..=299, Some(id)) => fatal(&[
-                    b"GET /next returned an empty, over-long, or unsafe request id (space, control \
-                      character or '/'): ",
-                    excerpt(id),
-                ]),
-                (200, None) => fatal(&[b"GET /next returned 200 without Lambda-Runtime-Aws-Request-Id"]),
-                (200..=299 | 408 | 429 | 502..=504, _) if waits < MAX_NEXT_RETRIES && event.is_ok() => {
+                (201..=299 | 408 | 429 | 502..=504, None)
+                    if waits < MAX_NEXT_RETRIES && event.is_ok() =>
+                {
                     waits += 1;
                     crate::sys::sleep_ms(10 << waits);
+                    continue;
                 }
-                _ => fatal(&[
-                    b"GET /next returned ",
-                    request::decimal(u64::from(status), &mut [0; 20]),
-                    b": ",
-                    excerpt(if event.is_ok() { self.recv.body() } else { b"" }),
-                ]),
-            }
+                (200..=299, id) => (
+                    b" with a missing or unsafe request id: ",
+                    id.unwrap_or_default(),
+                ),
+                _ => (b": ", if event.is_ok() { self.recv.body() } else { b"" }),
+            };
+            fatal(&[
+                b"GET /next returned ",
+                request::decimal(u64::from(status), &mut [0; 20]),
+                problem,
+                excerpt(detail),
+            ]);
         }
     }
 
@@ -201,65 +205,58 @@ impl Runtime {
 }
 
 /// Sends the prepared POST (for invocation `id`) with `body` and reacts to the reply: any
-/// 2xx is done; 413, 400, 403, 410 and other 4xx are logged and never re-posted; 5xx ends
-/// the process. A POST that got no reply at all on a reused connection is sent once more
-/// on a fresh one (a duplicate is refused by Lambda with 403, which beats losing it).
+/// 2xx is done; 413, 400, 403, 410 and other 4xx are logged and never re-posted (after a
+/// 413 Lambda has already failed the invocation with `Function.ResponseSizeTooLarge` and
+/// refuses an `/error`); 5xx ends the process. A POST that got no reply at all on a reused
+/// connection is sent once more on a fresh one (a duplicate is refused by Lambda with 403,
+/// which beats losing the result).
 fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
-    const WHAT: &[u8] = b"POST for ";
     let mut retried = false;
     loop {
         match conn.exchange(recv, Some(body), MAX_REPLY_BYTES) {
             Ok(()) => break,
             Err(Failure::NoReply { reused: true, .. }) if !retried => retried = true,
+            Err(Failure::NoReply { why, .. }) => fail(b"POST", why, retried),
             Err(Failure::Broken { why, .. }) => {
-                return log(&[WHAT, id, b": the reply broke off: ", &describe(&why)]);
+                return log(&[
+                    b"POST for ",
+                    id,
+                    b": the reply broke off: ",
+                    &why.describe(),
+                ]);
             }
-            Err(failure) => fail(conn, &[WHAT, id].concat(), failure, retried),
         }
     }
     let status = recv.head.status;
-    let detail = excerpt(recv.body());
-    let mut digits = [0; 20];
-    let code = request::decimal(u64::from(status), &mut digits);
-    match status {
-        200..=299 => {}
-        500..=599 => fatal(&[WHAT, id, b" returned ", code, b": ", detail]),
-        // 413: Lambda has failed the invocation (Function.ResponseSizeTooLarge) and
-        // refuses a later /error; 400, 403, 410: the result is refused for good.
-        _ => log(&[WHAT, id, b" returned ", code, b", not retrying: ", detail]),
+    if (200..300).contains(&status) {
+        return;
+    }
+    let exit = status >= 500;
+    log(&[
+        b"POST for ",
+        id,
+        b" returned ",
+        request::decimal(u64::from(status), &mut [0; 20]),
+        if exit {
+            b" (exiting): "
+        } else {
+            b" (not retried): "
+        },
+        excerpt(recv.body()),
+    ]);
+    if exit {
+        std::process::exit(1);
     }
 }
 
 /// Ends the process after a request got no usable reply.
-fn fail(conn: &Conn, what: &[u8], failure: Failure, retried: bool) -> ! {
-    let text = match &failure {
-        Failure::Connect(why) => {
-            let mut text = b"cannot connect to ".to_vec();
-            text.extend_from_slice(conn.address().as_bytes());
-            text.extend_from_slice(b": ");
-            text.extend_from_slice(&describe(why));
-            text
-        }
-        Failure::NoReply { why, .. } | Failure::Broken { why, .. } => describe(why),
-    };
+fn fail(what: &[u8], why: Why, retried: bool) -> ! {
     let again: &[u8] = if retried {
-        b" failed on a fresh connection too: "
+        b" failed twice: "
     } else {
         b" failed: "
     };
-    fatal(&[what, again, &text])
-}
-
-/// A description of why an exchange failed, for messages.
-fn describe(why: &Why) -> Vec<u8> {
-    let mut text = Vec::new();
-    match why {
-        Why::Io(code) => describe_os_error(*code, &mut text),
-        Why::Closed => text.extend_from_slice(b"connection closed"),
-        Why::Parse(e) => text.extend_from_slice(e.as_str().as_bytes()),
-        Why::Interim => text.extend_from_slice(b"too many 1xx responses"),
-    }
-    text
+    fatal(&[what, again, &why.describe()])
 }
 
 /// The error reported for an invocation whose event did not arrive whole.
@@ -271,7 +268,7 @@ fn unreadable_event(why: &Why) -> Error {
         );
     }
     let mut message = b"the event could not be read: ".to_vec();
-    message.extend_from_slice(&describe(why));
+    message.extend_from_slice(&why.describe());
     Error::of(
         "Runtime.InvalidEvent",
         String::from_utf8(message).unwrap_or_default(),
