@@ -1,0 +1,428 @@
+//! A scripted fake Lambda Runtime API on 127.0.0.1, std only, and a way to run a test's own
+//! handler as the bootstrap process talking to it.
+//!
+//! A test calls [`child`] first: in the child process it runs the bootstrap (the test's
+//! handler under `tinylambda::run`) and never returns. In the test process it does
+//! nothing; the test then calls [`serve`] with a script of [`Step`]s, one per request the
+//! runtime is expected to make. The server answers each request as scripted and records
+//! it; once the script is used up it answers everything with 500, which makes the runtime
+//! exit. [`serve`] returns the child's exit code, its stderr and every request, so the test
+//! can assert exactly what the server received.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Set in the environment of a bootstrap child.
+const CHILD: &str = "TINYLAMBDA_TEST_CHILD";
+
+/// How long a child may run before the test fails.
+const CHILD_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long the server waits for a request before giving up.
+const IO_LIMIT: Duration = Duration::from_secs(30);
+
+/// Whether this process is a bootstrap child. A test starts with
+/// `if support::child() { tinylambda::run(handler) }`.
+pub fn child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// One request as the server received it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Which accepted connection it came on, from 0.
+    pub conn: usize,
+    pub method: String,
+    pub path: String,
+    /// Header lines in order, names as sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether this is `GET {prefix}/2018-06-01/runtime/invocation/next`.
+    pub fn is_next(&self) -> bool {
+        self.method == "GET" && self.path.ends_with("/2018-06-01/runtime/invocation/next")
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// What the server does with one request.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Reply with these bytes and keep the connection.
+    Reply(Vec<u8>),
+    /// Reply with these bytes, then close the connection (whatever the reply says).
+    ReplyClose(Vec<u8>),
+    /// Reply with these bytes one at a time.
+    Dribble(Vec<u8>),
+    /// Close the connection without replying.
+    Hangup,
+    /// Send these bytes (a reply cut short), then close.
+    Cut(Vec<u8>),
+    /// Reply with these bytes, close the connection, and accept no new one for this long
+    /// (an API that restarts).
+    ReplyPause(Vec<u8>, Duration),
+}
+
+/// What happened when a bootstrap ran against the script.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code (None if killed by a signal).
+    pub code: Option<i32>,
+    pub stderr: String,
+    pub requests: Vec<Request>,
+}
+
+impl Outcome {
+    /// The requests other than `GET /next`.
+    pub fn posts(&self) -> Vec<&Request> {
+        self.requests.iter().filter(|r| !r.is_next()).collect()
+    }
+
+    /// Asserts the process ended because the script ran out (the server's final 500 on
+    /// `/next`), which is how a test that went as planned ends.
+    pub fn assert_ran_to_the_end(&self) {
+        assert_eq!(self.code, Some(1), "stderr: {}", self.stderr);
+        assert!(
+            self.stderr.contains("GET /next returned 500"),
+            "expected the end-of-script 500, stderr: {}",
+            self.stderr
+        );
+    }
+}
+
+/// Runs `test` (the name of the calling test function) as a bootstrap child against a
+/// server following `steps`, with `AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT`.
+pub fn serve(test: &str, steps: Vec<Step>) -> Outcome {
+    serve_with(test, steps, |cmd, port| {
+        cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"));
+    })
+}
+
+/// Like [`serve`], with `setup` choosing the child's environment (given the server's port).
+pub fn serve_with(test: &str, steps: Vec<Step>, setup: impl FnOnce(&mut Command, u16)) -> Outcome {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local addr").port();
+    let done = Arc::new(AtomicBool::new(false));
+    let server = {
+        let done = done.clone();
+        std::thread::spawn(move || Server::new(listener, done).run(steps))
+    };
+    let mut cmd = bootstrap_command(test);
+    setup(&mut cmd, port);
+    let (code, stderr) = run_child(cmd);
+    done.store(true, Ordering::SeqCst);
+    let requests = server.join().expect("server thread");
+    Outcome {
+        code,
+        stderr,
+        requests,
+    }
+}
+
+/// The command that runs `test` as a bootstrap child, with an environment cleared of
+/// anything Lambda-related.
+pub fn bootstrap_command(test: &str) -> Command {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut cmd = Command::new(exe);
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("AWS_")
+            || key.starts_with("_X_AMZN")
+            || key == "_HANDLER"
+            || key.starts_with("LAMBDA_")
+        {
+            cmd.env_remove(&*key);
+        }
+    }
+    cmd
+}
+
+/// Runs a child to its end (killing it after [`CHILD_LIMIT`]) and returns its exit code
+/// and stderr.
+pub fn run_child(mut cmd: Command) -> (Option<i32>, String) {
+    let mut child = cmd.spawn().expect("spawn bootstrap child");
+    let mut stderr_pipe = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > CHILD_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bootstrap child still running after {CHILD_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let stderr = reader.join().expect("stderr reader");
+    // Drop libtest's own lines, keep what the bootstrap wrote.
+    let stderr = stderr
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("running ") && !l.starts_with("test "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (status.code(), stderr)
+}
+
+struct Server {
+    listener: TcpListener,
+    done: Arc<AtomicBool>,
+    conn: Option<TcpStream>,
+    conns: usize,
+    pending: Vec<u8>,
+    requests: Vec<Request>,
+}
+
+impl Server {
+    fn new(listener: TcpListener, done: Arc<AtomicBool>) -> Self {
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        Server {
+            listener,
+            done,
+            conn: None,
+            conns: 0,
+            pending: Vec::new(),
+            requests: Vec::new(),
+        }
+    }
+
+    /// Serves the script, then answers 500 (closing) to whatever comes, until the child
+    /// is gone.
+    fn run(mut self, steps: Vec<Step>) -> Vec<Request> {
+        for step in steps {
+            if !self.read_request() {
+                return self.requests;
+            }
+            let conn = self.conn.as_mut().expect("connection");
+            match step {
+                Step::Reply(bytes) => {
+                    let _ = conn.write_all(&bytes);
+                }
+                Step::ReplyClose(bytes) => {
+                    let _ = conn.write_all(&bytes);
+                    self.close();
+                }
+                Step::Dribble(bytes) => {
+                    for b in bytes {
+                        let _ = conn.write_all(&[b]);
+                        let _ = conn.flush();
+                    }
+                }
+                Step::Hangup => self.close(),
+                Step::Cut(bytes) => {
+                    let _ = conn.write_all(&bytes);
+                    self.close();
+                }
+                Step::ReplyPause(bytes, pause) => {
+                    let _ = conn.write_all(&bytes);
+                    self.close();
+                    std::thread::sleep(pause);
+                }
+            }
+        }
+        // End of script: every further request gets a 500, which the runtime must obey.
+        for _ in 0..4 {
+            if !self.read_request() {
+                break;
+            }
+            if let Some(conn) = self.conn.as_mut() {
+                let _ = conn.write_all(&status(500, "end of script"));
+            }
+            self.close();
+        }
+        self.requests
+    }
+
+    fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.shutdown(Shutdown::Both);
+        }
+        self.pending.clear();
+    }
+
+    /// Reads the next request, accepting a connection when there is none or the current
+    /// one ends. False when the child is gone.
+    fn read_request(&mut self) -> bool {
+        let deadline = Instant::now() + IO_LIMIT;
+        loop {
+            if self.conn.is_none() && !self.accept(deadline) {
+                return false;
+            }
+            if let Some(request) = self.parse_pending() {
+                self.requests.push(request);
+                return true;
+            }
+            let mut buf = [0u8; 64 * 1024];
+            let conn = self.conn.as_mut().expect("connection");
+            match conn.read(&mut buf) {
+                Ok(0) => self.close(),
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if self.done.load(Ordering::SeqCst) || Instant::now() > deadline {
+                        return false;
+                    }
+                }
+                Err(_) => self.close(),
+            }
+        }
+    }
+
+    fn accept(&mut self, deadline: Instant) -> bool {
+        loop {
+            match self.listener.accept() {
+                Ok((conn, _)) => {
+                    conn.set_nonblocking(false).expect("blocking");
+                    conn.set_read_timeout(Some(Duration::from_millis(50)))
+                        .expect("timeout");
+                    conn.set_nodelay(true).expect("nodelay");
+                    self.conn = Some(conn);
+                    self.conns += 1;
+                    self.pending.clear();
+                    return true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if self.done.load(Ordering::SeqCst) || Instant::now() > deadline {
+                        return false;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+
+    /// A whole request from the bytes read so far, if they hold one.
+    fn parse_pending(&mut self) -> Option<Request> {
+        let end = self.pending.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let head = String::from_utf8(self.pending[..end - 4].to_vec()).expect("UTF-8 request head");
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().expect("request line").split(' ');
+        let method = first.next().expect("method").to_owned();
+        let path = first.next().expect("path").to_owned();
+        assert_eq!(first.next(), Some("HTTP/1.1"), "request line of {head:?}");
+        let headers: Vec<(String, String)> = lines
+            .map(|l| {
+                let (n, v) = l.split_once(':').expect("header colon");
+                (n.to_owned(), v.trim().to_owned())
+            })
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .map_or(0, |(_, v)| v.parse().expect("numeric Content-Length"));
+        if self.pending.len() < end + length {
+            return None;
+        }
+        let body = self.pending[end..end + length].to_vec();
+        self.pending.drain(..end + length);
+        Some(Request {
+            conn: self.conns - 1,
+            method,
+            path,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A `/next` response with `Content-Length`, the usual headers and `extra` ones.
+pub fn event(id: &str, body: &[u8], extra: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = next_head(id, extra);
+    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// A `/next` response with a chunked body cut into `sizes` (cycled), the first chunk with
+/// an extension, and a trailer, the way a Go server sends events over 2048 bytes.
+pub fn chunked_event(id: &str, body: &[u8], sizes: &[usize]) -> Vec<u8> {
+    let mut out = next_head(id, &[]);
+    out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+    out.extend_from_slice(&chunked(body, sizes));
+    out
+}
+
+/// `body` in chunked encoding: chunks of `sizes` (cycled), an extension on the first, a
+/// trailer at the end.
+pub fn chunked(body: &[u8], sizes: &[usize]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    for (i, &size) in sizes.iter().cycle().enumerate() {
+        if rest.is_empty() {
+            break;
+        }
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        let ext = if i == 0 { ";name=\"value\"" } else { "" };
+        out.extend_from_slice(format!("{:x}{ext}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+        rest = tail;
+    }
+    out.extend_from_slice(b"0\r\nX-Trailer: done\r\n\r\n");
+    out
+}
+
+fn next_head(id: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\n\
+         Lambda-Runtime-Deadline-Ms: 4102444800000\r\n\
+         Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:test\r\n\
+         Lambda-Runtime-Trace-Id: Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1\r\n\
+         Date: Sat, 21 Nov 2026 12:00:00 GMT\r\n"
+    )
+    .into_bytes();
+    for (name, value) in extra {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out
+}
+
+/// `202 Accepted` with `{"status":"OK"}`, as Lambda answers `/response` and `/error`.
+pub fn accepted() -> Vec<u8> {
+    b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"OK\"}"
+        .to_vec()
+}
+
+/// A response with this status and a small JSON error body.
+pub fn status(code: u16, message: &str) -> Vec<u8> {
+    let body = format!("{{\"errorMessage\":\"{message}\",\"errorType\":\"Test\"}}");
+    format!(
+        "HTTP/1.1 {code} Status\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
