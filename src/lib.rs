@@ -58,6 +58,11 @@ mod runtime;
 #[allow(unsafe_code)]
 mod sys;
 
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+
 pub use config::Config;
 pub use context::Context;
 pub use error::{DEFAULT_ERROR_TYPE, Error};
