@@ -5,6 +5,12 @@
 //! A request is one vectored write (head and body together) and its response one read when
 //! it fits in the buffer, which is what a request costs in system calls at best.
 
+// Bytes here come from the network or the environment: no panicking shortcuts.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
 use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::ops::Range;
@@ -29,9 +35,12 @@ const MAX_INTERIM: u32 = 8;
 /// Why an exchange failed. (A connection that cannot be made at all ends the process.)
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Failure {
-    /// Nothing of the reply arrived: the request may never have been seen. `reused` says
-    /// whether the connection had carried an earlier exchange (a stale keep-alive
-    /// connection fails this way).
+    /// The request could not be written: the connection was already closed, so the server
+    /// has not seen it (not whole, at least). `reused` says whether the connection had
+    /// carried an earlier exchange (a stale keep-alive connection fails this way).
+    Unsent { reused: bool, why: Why },
+    /// The request was written but nothing of the reply arrived: the server may or may not
+    /// have acted on it.
     NoReply { reused: bool, why: Why },
     /// The reply started but is malformed or broke off. `head` says whether its head was
     /// complete (it is then in [`Recv::head`], its values still in the buffer).
@@ -105,6 +114,8 @@ pub(crate) struct Conn {
     stream: Option<TcpStream>,
     /// Whether `stream` has completed an exchange (so it may have gone stale).
     reused: bool,
+    /// When the last exchange ended, in [`crate::sys::monotonic_secs`].
+    idle_since: i64,
     /// `GET /next`, written once.
     next: Vec<u8>,
     /// The current POST head, `head[..head_len]`.
@@ -126,6 +137,7 @@ impl Conn {
             authority: endpoint.authority.to_owned(),
             stream: None,
             reused: false,
+            idle_since: 0,
             next: vec![0; 256],
             head: vec![0; 512],
             head_len: 0,
@@ -155,13 +167,18 @@ impl Conn {
         post_body: Option<&[u8]>,
         limit: usize,
     ) -> Result<(), Failure> {
+        if post_body.is_some() && self.reused && self.idle_too_long() && !self.still_open() {
+            // A POST must not be sent into a connection the server closed while the handler
+            // ran: it might be lost, and re-sending it later could answer twice.
+            self.stream = None;
+        }
         if self.stream.is_none() {
             self.stream = Some(self.connect());
             self.reused = false;
         }
         let reused = self.reused;
         let Some(stream) = self.stream.as_mut() else {
-            return Err(Failure::NoReply {
+            return Err(Failure::Unsent {
                 reused,
                 why: Why::Closed,
             });
@@ -172,14 +189,35 @@ impl Conn {
         };
         let body = post_body.unwrap_or_default();
         let result = match write_all(stream, head, body) {
-            Err(why) => Err(Failure::NoReply { reused, why }),
+            Err(why) => Err(Failure::Unsent { reused, why }),
             Ok(()) => read_reply(stream, recv, limit, reused),
         };
         match result {
-            Ok(true) => self.reused = true,
+            Ok(true) => {
+                self.reused = true;
+                self.idle_since = crate::sys::monotonic_secs();
+            }
             _ => self.stream = None,
         }
         result.map(drop)
+    }
+
+    /// Whether the connection has been idle for a second or more (the handler ran that
+    /// long): long enough for a server to have closed it. Costs a vDSO clock read.
+    fn idle_too_long(&self) -> bool {
+        crate::sys::monotonic_secs() - self.idle_since >= 1
+    }
+
+    /// Whether the server has neither closed the connection nor sent anything unasked: a
+    /// non-blocking peek (three system calls, only after a long idle).
+    fn still_open(&self) -> bool {
+        let Some(stream) = &self.stream else {
+            return false;
+        };
+        // EAGAIN (11 on Linux): nothing to read, nothing closed.
+        let open = stream.set_nonblocking(true).is_ok()
+            && matches!(stream.peek(&mut [0]), Err(e) if e.raw_os_error() == Some(11));
+        open && stream.set_nonblocking(false).is_ok()
     }
 
     /// Connects, retrying for up to 0.63 s (the API may come up just after the runtime, as

@@ -1,5 +1,11 @@
 //! What a handler knows about its invocation, borrowed from the `/next` response.
 
+// Bytes here come from the network or the environment: no panicking shortcuts.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;

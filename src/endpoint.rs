@@ -4,6 +4,12 @@
 //! prefix (`http://[::]:9000/.rt` from `cargo lambda watch`, `localhost:9001/foo` from
 //! others). [`Endpoint::parse`] accepts all of them and splits out the parts a request needs.
 
+// Bytes here come from the network or the environment: no panicking shortcuts.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
 use core::fmt;
 
 /// Where the Runtime API lives: the parts of `AWS_LAMBDA_RUNTIME_API`, borrowed from it.
@@ -46,8 +52,8 @@ impl EndpointError {
             EndpointError::Https => "uses https://, but the Runtime API is plain http",
             EndpointError::Scheme => "has a scheme other than http://",
             EndpointError::Host => "has no valid host (expected host:port)",
-            EndpointError::Port => "has an invalid port (expected 1 to 65535)",
-            EndpointError::Path => "has a path with spaces, control characters, '?' or '#'",
+            EndpointError::Port => "has an invalid port",
+            EndpointError::Path => "has a path with spaces, controls, '?' or '#'",
         }
     }
 }

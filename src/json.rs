@@ -4,6 +4,12 @@
 //! Quotes and backslashes are escaped, every control character becomes `\u00XX` (hex in upper case), and all
 //! other UTF-8 is kept as it is.
 
+// Bytes here come from the network or the environment: no panicking shortcuts.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
 /// Appends the Lambda error document for `error_type` and `message` to `out`.
 pub fn push_error(out: &mut Vec<u8>, error_type: &str, message: &str) {
     out.extend_from_slice(b"{\"errorMessage\":");

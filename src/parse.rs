@@ -12,6 +12,12 @@
 //! Every byte is untrusted: anything malformed is an [`Error`], never a panic, and every
 //! length is bounded ([`MAX_HEAD`], [`MAX_LINE`], and the body limit given to [`Chunked`]).
 
+// Bytes here come from the network or the environment: no panicking shortcuts.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
 use core::fmt;
 
 /// The outcome of parsing bytes that may not all have arrived yet.
@@ -171,6 +177,8 @@ static NAMES: [u8; names_len()] = join_names();
 /// Where each of [`HEADER_NAMES`] ends in [`NAMES`].
 static NAME_ENDS: [u16; HEADERS + 3] = name_ends();
 
+// Evaluated at compile time: an index out of range fails the build, never a run.
+#[allow(clippy::indexing_slicing)]
 const fn names_len() -> usize {
     let mut len = 0;
     let mut i = 0;
@@ -181,6 +189,8 @@ const fn names_len() -> usize {
     len
 }
 
+// Evaluated at compile time: an index out of range fails the build, never a run.
+#[allow(clippy::indexing_slicing)]
 const fn join_names() -> [u8; names_len()] {
     let mut out = [0; names_len()];
     let (mut i, mut at) = (0, 0);
@@ -196,6 +206,8 @@ const fn join_names() -> [u8; names_len()] {
     out
 }
 
+// Evaluated at compile time: an index out of range fails the build, never a run.
+#[allow(clippy::indexing_slicing)]
 const fn name_ends() -> [u16; HEADERS + 3] {
     let mut out = [0; HEADERS + 3];
     let (mut i, mut end) = (0, 0);

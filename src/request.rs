@@ -5,6 +5,12 @@
 //! Nothing here allocates: each function returns the head's length, or `None` when the
 //! buffer is too small (grow it and call again).
 
+// Bytes here come from the network or the environment: no panicking shortcuts.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
 /// The `User-Agent` sent on every request.
 pub const USER_AGENT: &str = concat!("tinylambda/", env!("CARGO_PKG_VERSION"));
 
@@ -41,12 +47,12 @@ pub struct PostHead<'a> {
     pub error_type: Option<&'a str>,
 }
 
-/// Whether `id` is usable as a request id: 1 to [`MAX_REQUEST_ID`] bytes, with no space,
-/// control character or `/` (so it can neither split a header nor change the path).
+/// Whether `id` is usable as a request id: 1 to [`MAX_REQUEST_ID`] bytes of visible ASCII
+/// other than `/` (so it can neither split a header nor change the path).
 pub fn valid_request_id(id: &[u8]) -> bool {
     !id.is_empty()
         && id.len() <= MAX_REQUEST_ID
-        && id.iter().all(|&b| b > b' ' && b != 0x7f && b != b'/')
+        && id.iter().all(|&b| b.is_ascii_graphic() && b != b'/')
 }
 
 /// Writes `GET {prefix}/2018-06-01/runtime/invocation/next` into `buf`.
@@ -334,7 +340,9 @@ mod tests {
         assert!(!valid_request_id(&[b'a'; MAX_REQUEST_ID + 1]));
         assert!(valid_request_id(&[b'a'; MAX_REQUEST_ID]));
         assert!(valid_request_id(b"8476a536-e9f4-11e8-9739-2dfe598c3fcd"));
-        assert!(valid_request_id("caf\u{e9}?".as_bytes()));
+        assert!(valid_request_id(b"a?b#c%d~!@"));
+        assert!(!valid_request_id("caf\u{e9}".as_bytes()), "not ASCII");
+        assert!(!valid_request_id(b"caf\xe9"), "not UTF-8");
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! The loop: `/next` → handler → `/response` or `/error`, and the reaction to every status
 //! the Runtime API can answer with.
 
+// Bytes here come from the network or the environment: no panicking shortcuts.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
 use std::any::Any;
 use std::env::{self, VarError};
 use std::panic::{self, AssertUnwindSafe};
@@ -56,10 +62,9 @@ impl Runtime {
         const VAR: &[u8] = b"AWS_LAMBDA_RUNTIME_API";
         let value = match env::var("AWS_LAMBDA_RUNTIME_API") {
             Ok(value) => value,
-            Err(VarError::NotPresent) => fatal(&[
-                VAR,
-                b" is not set (run this on Lambda or under an emulator)",
-            ]),
+            Err(VarError::NotPresent) => {
+                fatal(&[VAR, b" is not set (not on Lambda or an emulator?)"])
+            }
             Err(VarError::NotUnicode(_)) => fatal(&[VAR, b" is not UTF-8"]),
         };
         let endpoint = match Endpoint::parse(&value) {
@@ -79,7 +84,7 @@ impl Runtime {
     /// Serves invocations until a fatal condition ends the process.
     pub(crate) fn run(&mut self, handler: &mut Handler<'_>) -> ! {
         if self.config.max_concurrency() > 1 {
-            log(&[b"AWS_LAMBDA_MAX_CONCURRENCY > 1, but run serves one invocation at a time"]);
+            log(&[b"AWS_LAMBDA_MAX_CONCURRENCY > 1: run serves one invocation at a time"]);
         }
         loop {
             self.invoke(handler);
@@ -146,15 +151,19 @@ impl Runtime {
             let event = match self.conn.exchange(&mut self.recv, None, MAX_EVENT_BYTES) {
                 Ok(()) => Ok(()),
                 Err(Failure::Broken { head: true, why }) => Err(why),
-                Err(Failure::NoReply { reused: true, .. }) if !retried => {
+                Err(
+                    Failure::Unsent { reused: true, .. } | Failure::NoReply { reused: true, .. },
+                ) if !retried => {
                     // A keep-alive connection can die while the process is frozen between
                     // invocations; a fresh one is the fix.
                     retried = true;
                     continue;
                 }
-                Err(Failure::NoReply { why, .. } | Failure::Broken { why, .. }) => {
-                    fail(b"GET /next", why, retried)
-                }
+                Err(
+                    Failure::Unsent { why, .. }
+                    | Failure::NoReply { why, .. }
+                    | Failure::Broken { why, .. },
+                ) => fail(b"GET /next", why, retried),
             };
             let head = &self.recv.head;
             let status = head.status;
@@ -207,16 +216,27 @@ impl Runtime {
 /// Sends the prepared POST (for invocation `id`) with `body` and reacts to the reply: any
 /// 2xx is done; 413, 400, 403, 410 and other 4xx are logged and never re-posted (after a
 /// 413 Lambda has already failed the invocation with `Function.ResponseSizeTooLarge` and
-/// refuses an `/error`); 5xx ends the process. A POST that got no reply at all on a reused
-/// connection is sent once more on a fresh one (a duplicate is refused by Lambda with 403,
-/// which beats losing the result).
+/// refuses an `/error`); 5xx ends the process. A POST that could not even be written into a
+/// reused connection (the server had closed it) is sent once more on a fresh one; a POST
+/// that was written but got no reply is not re-sent (Lambda may have acted on it: no
+/// invocation is answered twice). Connections idle for a second or more are checked before
+/// a POST, so a connection the server closed while the handler ran is replaced first.
 fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
     let mut retried = false;
     loop {
         match conn.exchange(recv, Some(body), MAX_REPLY_BYTES) {
             Ok(()) => break,
-            Err(Failure::NoReply { reused: true, .. }) if !retried => retried = true,
-            Err(Failure::NoReply { why, .. }) => fail(b"POST", why, retried),
+            Err(Failure::Unsent { reused: true, .. }) if !retried => retried = true,
+            Err(Failure::Unsent { why, .. }) => fail(b"POST", why, retried),
+            Err(Failure::NoReply { why, .. }) => {
+                return log(&[
+                    b"POST for ",
+                    id,
+                    b" got no reply (",
+                    &why.describe(),
+                    b"); not re-sent",
+                ]);
+            }
             Err(Failure::Broken { why, .. }) => {
                 return log(&[
                     b"POST for ",

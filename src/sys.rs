@@ -1,4 +1,4 @@
-//! The four libc calls std has no cheap equivalent for; the only `unsafe` code in the crate.
+//! The libc calls std has no cheap equivalent for; the only `unsafe` code in the crate.
 //!
 //! - `_X_AMZN_TRACE_ID`: `std::env::set_var` goes through libc `setenv`, which in glibc
 //!   copies every new value and never frees the old ones: with a fresh trace id per
@@ -8,7 +8,8 @@
 //! - Log lines go to stderr with one `write(2)`: `std::io::stderr()` would add its
 //!   reentrant lock (about 600 bytes) for lines that are written whole anyway.
 //! - Backoff sleeps use `nanosleep`: `std::thread::sleep` brings about 500 bytes of
-//!   assertion formatting with it.
+//!   assertion formatting with it; and a coarse monotonic clock (`clock_gettime`) tells
+//!   how long a connection has been idle, where `Instant` would bring its own arithmetic.
 
 use std::ffi::{c_char, c_int, c_long, c_void};
 
@@ -22,6 +23,7 @@ struct Timespec {
 unsafe extern "C" {
     fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
     fn nanosleep(request: *const Timespec, remaining: *mut Timespec) -> c_int;
+    fn clock_gettime(clock: c_int, time: *mut Timespec) -> c_int;
     /// POSIX `putenv`: puts `string` itself (`NAME=value`, NUL-terminated) into the
     /// environment; it stays in use until replaced, so it must outlive that.
     fn putenv(string: *mut c_char) -> c_int;
@@ -51,6 +53,19 @@ pub(crate) fn sleep_ms(ms: u64) {
     };
     // SAFETY: `t` is a valid timespec; a null `remaining` is allowed.
     unsafe { nanosleep(&t, std::ptr::null_mut()) };
+}
+
+/// Whole seconds of a monotonic clock, read cheaply (`CLOCK_MONOTONIC_COARSE`, served by
+/// the vDSO on Linux: no system call). Only differences mean anything.
+pub(crate) fn monotonic_secs() -> i64 {
+    const CLOCK_MONOTONIC_COARSE: c_int = 6;
+    let mut t = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec.
+    unsafe { clock_gettime(CLOCK_MONOTONIC_COARSE, &mut t) };
+    t.tv_sec
 }
 
 const NAME: &[u8] = b"_X_AMZN_TRACE_ID";

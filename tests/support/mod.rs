@@ -81,6 +81,14 @@ pub enum Step {
     /// Reply with these bytes, close the connection, and accept no new one for this long
     /// (an API that restarts).
     ReplyPause(Vec<u8>, Duration),
+    /// Reply with these bytes, then reset the connection (RST, as a connection killed while
+    /// the process was frozen).
+    ReplyReset(Vec<u8>),
+    /// Reset the connection without replying.
+    Reset,
+    /// Send this head, then chunks without end until the client stops reading (at most
+    /// 64 MiB).
+    Endless(Vec<u8>),
 }
 
 /// What happened when a bootstrap ran against the script.
@@ -246,6 +254,21 @@ impl Server {
                     let _ = conn.write_all(&bytes);
                     self.close();
                 }
+                Step::ReplyReset(bytes) => {
+                    let _ = conn.write_all(&bytes);
+                    self.reset();
+                }
+                Step::Reset => self.reset(),
+                Step::Endless(head) => {
+                    let _ = conn.write_all(&head);
+                    let chunk = [b"10000\r\n".as_slice(), &[b'e'; 0x10000], b"\r\n"].concat();
+                    for _ in 0..1024 {
+                        if conn.write_all(&chunk).is_err() {
+                            break;
+                        }
+                    }
+                    self.close();
+                }
                 Step::ReplyPause(bytes, pause) => {
                     let _ = conn.write_all(&bytes);
                     self.close();
@@ -264,6 +287,15 @@ impl Server {
             self.close();
         }
         self.requests
+    }
+
+    /// Closes the connection with a TCP reset: SO_LINGER with a zero timeout, then close.
+    fn reset(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            linger_zero(&conn);
+            drop(conn);
+        }
+        self.pending.clear();
     }
 
     fn close(&mut self) {
@@ -357,6 +389,37 @@ impl Server {
             body,
         })
     }
+}
+
+/// Sets SO_LINGER to {on, 0 s}, so that closing `conn` sends RST instead of FIN. std has no
+/// stable way to do this, so it declares `setsockopt` itself.
+fn linger_zero(conn: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct Linger {
+        onoff: i32,
+        seconds: i32,
+    }
+    unsafe extern "C" {
+        fn setsockopt(fd: i32, level: i32, name: i32, value: *const Linger, len: u32) -> i32;
+    }
+    const SOL_SOCKET: i32 = 1;
+    const SO_LINGER: i32 = 13;
+    let linger = Linger {
+        onoff: 1,
+        seconds: 0,
+    };
+    // SAFETY: a valid socket and a pointer to a live, correctly sized struct linger.
+    let rc = unsafe {
+        setsockopt(
+            conn.as_raw_fd(),
+            SOL_SOCKET,
+            SO_LINGER,
+            &linger,
+            size_of::<Linger>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt(SO_LINGER)");
 }
 
 /// A `/next` response with `Content-Length`, the usual headers and `extra` ones.
