@@ -202,6 +202,79 @@ impl Conn {
         result.map(drop)
     }
 
+    /// Writes the head of a streamed `/response`, sent by the first [`Conn::send_parts`].
+    #[cfg(feature = "streaming")]
+    pub(crate) fn prepare_stream(
+        &mut self,
+        request_id: &str,
+        content_type: &str,
+        invocation_id: Option<&str>,
+    ) {
+        let (prefix, authority) = (&self.prefix, &self.authority);
+        self.head_len = fill(&mut self.head, |buf| {
+            request::write_stream_head(
+                buf,
+                prefix,
+                authority,
+                request_id,
+                content_type,
+                invocation_id,
+            )
+        });
+    }
+
+    /// Sends `parts` in one vectored write, after the prepared head when `with_head` (the
+    /// start of a streamed response). The start goes out on a fresh connection if the
+    /// current one was closed while the handler ran, and once more on a fresh one if it
+    /// cannot be written at all (the server has seen nothing of it then).
+    #[cfg(feature = "streaming")]
+    pub(crate) fn send_parts(&mut self, with_head: bool, parts: &[&[u8]]) -> Result<(), Why> {
+        if with_head && self.reused && self.idle_too_long() && !self.still_open() {
+            self.stream = None;
+        }
+        let mut retried = !with_head;
+        loop {
+            if self.stream.is_none() {
+                self.stream = Some(self.connect());
+                self.reused = false;
+            }
+            let reused = self.reused;
+            let Some(stream) = self.stream.as_mut() else {
+                return Err(Why::Closed);
+            };
+            let head = if with_head {
+                self.head.get(..self.head_len).unwrap_or_default()
+            } else {
+                &[]
+            };
+            match write_parts(stream, head, parts) {
+                Ok(()) => return Ok(()),
+                Err(why) => {
+                    self.stream = None;
+                    if retried || !reused {
+                        return Err(why);
+                    }
+                    retried = true;
+                }
+            }
+        }
+    }
+
+    /// Reads the reply to a streamed response into `recv`, then closes the connection: a
+    /// streamed response ends its connection, and the next `/next` takes a fresh one.
+    #[cfg(feature = "streaming")]
+    pub(crate) fn end_stream(&mut self, recv: &mut Recv, limit: usize) -> Result<(), Failure> {
+        let result = match self.stream.as_mut() {
+            Some(stream) => read_reply(stream, recv, limit, false).map(drop),
+            None => Err(Failure::Unsent {
+                reused: false,
+                why: Why::Closed,
+            }),
+        };
+        self.stream = None;
+        result
+    }
+
     /// Whether the connection has been idle for a second or more (the handler ran that
     /// long): long enough for a server to have closed it. Costs a vDSO clock read.
     fn idle_too_long(&self) -> bool {
@@ -273,6 +346,38 @@ fn fill(buf: &mut Vec<u8>, mut write: impl FnMut(&mut [u8]) -> Option<usize>) ->
         }
         let len = buf.len() * 2;
         buf.resize(len, 0);
+    }
+}
+
+/// Writes `head` then each of `parts` in as few `writev` calls as the kernel allows (one,
+/// normally), up to four slices at a time.
+#[cfg(feature = "streaming")]
+fn write_parts(stream: &mut TcpStream, head: &[u8], parts: &[&[u8]]) -> Result<(), Why> {
+    let mut sent = 0;
+    loop {
+        let mut slices = [IoSlice::new(&[]); 4];
+        let mut used = 0;
+        let mut skip = sent;
+        for part in [head].iter().chain(parts) {
+            if skip >= part.len() {
+                skip -= part.len();
+                continue;
+            }
+            if let Some(slot) = slices.get_mut(used) {
+                *slot = IoSlice::new(part.get(skip..).unwrap_or_default());
+                used += 1;
+            }
+            skip = 0;
+        }
+        if used == 0 {
+            return Ok(());
+        }
+        match stream.write_vectored(slices.get(..used).unwrap_or_default()) {
+            Ok(0) => return Err(Why::Closed),
+            Ok(n) => sent += n,
+            Err(e) if crate::log::interrupted(&e) => {}
+            Err(e) => return Err(os(&e)),
+        }
     }
 }
 

@@ -19,6 +19,56 @@ pub fn push_error(out: &mut Vec<u8>, error_type: &str, message: &str) {
     out.extend_from_slice(b",\"stackTrace\":[]}");
 }
 
+/// Appends the prelude of an HTTP-integration streamed response (function URLs):
+/// `{"statusCode":…,"headers":{…},"cookies":[…]}`.
+#[cfg(feature = "streaming")]
+pub fn push_http_prelude(
+    out: &mut Vec<u8>,
+    status: u16,
+    headers: &[(&str, &str)],
+    cookies: &[&str],
+) {
+    out.extend_from_slice(b"{\"statusCode\":");
+    out.extend_from_slice(crate::request::decimal(u64::from(status), &mut [0; 20]));
+    out.extend_from_slice(b",\"headers\":{");
+    for (i, (name, value)) in headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_string(out, name);
+        out.push(b':');
+        push_string(out, value);
+    }
+    out.extend_from_slice(b"},\"cookies\":[");
+    for (i, cookie) in cookies.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_string(out, cookie);
+    }
+    out.extend_from_slice(b"]}");
+}
+
+/// Appends `data` in standard base64 with padding (RFC 4648).
+#[cfg(feature = "streaming")]
+pub fn push_base64(out: &mut Vec<u8>, data: &[u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let sextet = |n: u32, shift: u32| {
+        ALPHABET
+            .get(((n >> shift) & 63) as usize)
+            .copied()
+            .unwrap_or(b'=')
+    };
+    for group in data.chunks(3) {
+        let bytes = [group.first(), group.get(1), group.get(2)].map(|b| b.copied().unwrap_or(0));
+        let n = u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]);
+        out.push(sextet(n, 18));
+        out.push(sextet(n, 12));
+        out.push(if group.len() > 1 { sextet(n, 6) } else { b'=' });
+        out.push(if group.len() > 2 { sextet(n, 0) } else { b'=' });
+    }
+}
+
 /// Appends `s` as a JSON string literal, quotes included.
 pub fn push_string(out: &mut Vec<u8>, s: &str) {
     use crate::request::hex;
@@ -83,6 +133,46 @@ mod tests {
             error("Function.Fehler", "Größe ≠ 日本 🦀"),
             "{\"errorMessage\":\"Größe ≠ 日本 🦀\",\"errorType\":\"Function.Fehler\",\"stackTrace\":[]}"
         );
+    }
+
+    #[cfg(feature = "streaming")]
+    #[test]
+    fn http_prelude_is_the_json_function_urls_expect() {
+        let mut out = Vec::new();
+        push_http_prelude(
+            &mut out,
+            201,
+            &[("content-type", "text/html"), ("x-a", "\"q\"")],
+            &["a=1", "b=2; Secure"],
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"statusCode":201,"headers":{"content-type":"text/html","x-a":"\"q\""},"cookies":["a=1","b=2; Secure"]}"#
+        );
+        let mut empty = Vec::new();
+        push_http_prelude(&mut empty, 200, &[], &[]);
+        assert_eq!(empty, br#"{"statusCode":200,"headers":{},"cookies":[]}"#);
+    }
+
+    #[cfg(feature = "streaming")]
+    #[test]
+    fn base64_matches_rfc_4648_test_vectors() {
+        for (input, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            let mut out = Vec::new();
+            push_base64(&mut out, input.as_bytes());
+            assert_eq!(out, encoded.as_bytes(), "{input:?}");
+        }
+        let mut out = Vec::new();
+        push_base64(&mut out, &[0xff, 0xfe, 0xfd, 0x00]);
+        assert_eq!(out, b"//79AA==");
     }
 
     #[test]

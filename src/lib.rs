@@ -55,6 +55,8 @@ mod log;
 pub mod parse;
 pub mod request;
 mod runtime;
+#[cfg(feature = "streaming")]
+mod stream;
 #[allow(unsafe_code)]
 mod sys;
 
@@ -68,6 +70,8 @@ pub use context::Context;
 pub use error::{DEFAULT_ERROR_TYPE, Error};
 pub use parse::Header;
 pub use runtime::{MAX_EVENT_BYTES, PANIC_ERROR_TYPE};
+#[cfg(feature = "streaming")]
+pub use stream::{DEFAULT_STREAM_CONTENT_TYPE, HTTP_INTEGRATION_CONTENT_TYPE, Stream};
 
 /// Runs `handler` for every invocation, forever.
 ///
@@ -87,6 +91,40 @@ where
     E: Into<Error>,
 {
     runtime::Runtime::from_env().run(&mut |event, ctx| handler(event, ctx).map_err(Into::into))
+}
+
+/// Runs `handler` for every invocation, forever, streaming its response: like [`run`], but
+/// the handler writes to a [`Stream`] and every write reaches the caller at once.
+///
+/// The response is a chunked `POST /response` in Lambda's `streaming` mode (for function URLs
+/// with `InvokeMode: RESPONSE_STREAM`, and `InvokeWithResponseStream`). A handler error
+/// before the first write goes to `/error` as with [`run`]; after it, the stream ends with the
+/// error in HTTP trailers. The connection is closed after each streamed response.
+///
+/// ```no_run
+/// use std::io::Write;
+///
+/// fn main() {
+///     tinylambda::run_streaming(|_event, _ctx, out| -> Result<(), tinylambda::Error> {
+///         out.http_response(200, &[("content-type", "text/plain")], &[])?;
+///         for i in 0..3 {
+///             writeln!(out, "line {i}")?;
+///         }
+///         Ok(())
+///     });
+/// }
+/// ```
+///
+/// Behind the `streaming` Cargo feature, so that functions that do not stream do not pay a
+/// byte for it.
+#[cfg(feature = "streaming")]
+pub fn run_streaming<F, E>(mut handler: F) -> !
+where
+    F: FnMut(&[u8], &Context<'_>, &mut Stream<'_>) -> Result<(), E>,
+    E: Into<Error>,
+{
+    runtime::Runtime::from_env()
+        .run_streaming(&mut |event, ctx, out| handler(event, ctx, out).map_err(Into::into))
 }
 
 /// Runs fallible set-up before [`run`]: returns what `setup` returns, or, when it fails,

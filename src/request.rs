@@ -116,6 +116,87 @@ pub fn write_post(
     w.finish()
 }
 
+/// The trailers a streamed response may end with, announced in its head.
+#[cfg(feature = "streaming")]
+pub const STREAM_TRAILERS: &str =
+    "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body";
+
+/// Writes the head of a streamed `/response` for `request_id` into `buf`: chunked, in
+/// `streaming` mode, announcing the error trailers ([`STREAM_TRAILERS`]).
+#[cfg(feature = "streaming")]
+pub fn write_stream_head(
+    buf: &mut [u8],
+    prefix: &str,
+    authority: &str,
+    request_id: &str,
+    content_type: &str,
+    invocation_id: Option<&str>,
+) -> Option<usize> {
+    let mut w = Cursor::new(buf);
+    w.put(b"POST ");
+    w.put(prefix.as_bytes());
+    w.put(b"/2018-06-01/runtime/invocation/");
+    w.put_path_segment(request_id.as_bytes());
+    w.put(b"/response HTTP/1.1\r\n");
+    w.common(authority);
+    w.put(b"Content-Type: ");
+    w.put(content_type.as_bytes());
+    w.put(b"\r\nLambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\nTrailer: ");
+    w.put(STREAM_TRAILERS.as_bytes());
+    w.put(b"\r\n");
+    if let Some(id) = invocation_id {
+        w.put(b"Lambda-Runtime-Invocation-Id: ");
+        w.put(id.as_bytes());
+        w.put(b"\r\n");
+    }
+    w.put(b"\r\n");
+    w.finish()
+}
+
+/// Writes the chunk-size line for a chunk of `len` bytes (`{len:x}\r\n`) and returns it.
+#[cfg(feature = "streaming")]
+pub fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> &[u8] {
+    let mut digits = 0;
+    let mut rest = len;
+    loop {
+        digits += 1;
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    for (i, slot) in out.iter_mut().take(digits).enumerate() {
+        *slot = hex(((len >> (4 * (digits - 1 - i))) & 15) as u8);
+    }
+    if let Some(end) = out.get_mut(digits..digits + 2) {
+        end.copy_from_slice(b"\r\n");
+    }
+    out.get(..digits + 2).unwrap_or_default()
+}
+
+/// Writes the end of a streamed response that failed after its first bytes: the last chunk
+/// and the trailers `Lambda-Runtime-Function-Error-Type` (control characters dropped, cut
+/// to [`MAX_ERROR_TYPE`] bytes) and `Lambda-Runtime-Function-Error-Body` (the base64 of the
+/// error document, which the caller passes in).
+#[cfg(feature = "streaming")]
+pub fn write_error_trailers(
+    buf: &mut [u8],
+    error_type: &str,
+    error_body_base64: &[u8],
+) -> Option<usize> {
+    let mut w = Cursor::new(buf);
+    w.put(b"0\r\nLambda-Runtime-Function-Error-Type: ");
+    for b in cut(error_type, MAX_ERROR_TYPE).bytes() {
+        if b >= b' ' && b != 0x7f {
+            w.put(&[b]);
+        }
+    }
+    w.put(b"\r\nLambda-Runtime-Function-Error-Body: ");
+    w.put(error_body_base64);
+    w.put(b"\r\n\r\n");
+    w.finish()
+}
+
 /// Writes `n` in decimal at the end of `out` and returns the digits.
 pub fn decimal(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
     let mut len = 0;
@@ -352,6 +433,61 @@ mod tests {
         assert_eq!(write_post(&mut buf, "", "h", &response("id")), None);
         let mut exact = vec![0u8; next("", "h:1").len()];
         assert_eq!(write_next(&mut exact, "", "h:1"), Some(exact.len()));
+    }
+
+    #[cfg(feature = "streaming")]
+    #[test]
+    fn stream_head_is_chunked_streaming_and_announces_the_trailers() {
+        let mut buf = [0u8; 1024];
+        let n =
+            write_stream_head(&mut buf, "/.rt", "h:1", "id-1", "text/plain", Some("inv")).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).unwrap(),
+            format!(
+                "POST /.rt/2018-06-01/runtime/invocation/id-1/response HTTP/1.1\r\nHost: h:1\r\n\
+                 User-Agent: {USER_AGENT}\r\nContent-Type: text/plain\r\n\
+                 Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n\
+                 Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\
+                 Lambda-Runtime-Invocation-Id: inv\r\n\r\n"
+            )
+        );
+        let n = write_stream_head(&mut buf, "", "h:1", "id", "a/b", None).unwrap();
+        assert!(
+            !std::str::from_utf8(&buf[..n])
+                .unwrap()
+                .contains("Invocation-Id")
+        );
+        assert!(
+            !std::str::from_utf8(&buf[..n])
+                .unwrap()
+                .contains("Content-Length")
+        );
+    }
+
+    #[cfg(feature = "streaming")]
+    #[test]
+    fn chunk_size_lines_are_hex() {
+        for (len, line) in [
+            (0, "0\r\n"),
+            (1, "1\r\n"),
+            (15, "F\r\n"),
+            (16, "10\r\n"),
+            (6_291_556, "600064\r\n"),
+            (usize::MAX, "FFFFFFFFFFFFFFFF\r\n"),
+        ] {
+            assert_eq!(chunk_size_line(len, &mut [0; 18]), line.as_bytes(), "{len}");
+        }
+    }
+
+    #[cfg(feature = "streaming")]
+    #[test]
+    fn error_trailers_end_the_stream_without_line_breaks_in_values() {
+        let mut buf = [0u8; 256];
+        let n = write_error_trailers(&mut buf, "Function.Bad\r\nX: y", b"eyJ9").unwrap();
+        assert_eq!(
+            &buf[..n],
+            b"0\r\nLambda-Runtime-Function-Error-Type: Function.BadX: y\r\nLambda-Runtime-Function-Error-Body: eyJ9\r\n\r\n"
+        );
     }
 
     #[test]

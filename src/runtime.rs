@@ -20,6 +20,8 @@ use crate::json;
 use crate::log::{excerpt, fatal, log};
 use crate::parse::{self, Header};
 use crate::request::{self, Post, PostHead, cut};
+#[cfg(feature = "streaming")]
+use crate::stream::Stream;
 use crate::sys::TraceEnv;
 
 /// The largest event accepted from `/next`: 16 MiB, well above Lambda's 6,291,556-byte
@@ -39,6 +41,11 @@ pub const PANIC_ERROR_TYPE: &str = "Function.Panic";
 /// `/next` answers that mean "nothing yet" rather than "stop" (cargo lambda's 204, a
 /// timeout layer's 408, overload): retried this many times in a row, with backoff.
 const MAX_NEXT_RETRIES: u32 = 5;
+
+/// A streaming handler, behind one pointer.
+#[cfg(feature = "streaming")]
+pub(crate) type StreamHandler<'h> =
+    dyn FnMut(&[u8], &Context<'_>, &mut Stream<'_>) -> Result<(), Error> + 'h;
 
 /// The handler, behind one pointer so the loop is compiled once.
 pub(crate) type Handler<'h> = dyn FnMut(&[u8], &Context<'_>) -> Result<Vec<u8>, Error> + 'h;
@@ -115,10 +122,7 @@ impl Runtime {
                 let event = buf.get(recv.body.clone()).unwrap_or_default();
                 match panic::catch_unwind(AssertUnwindSafe(|| handler(event, &ctx))) {
                     Ok(result) => result,
-                    Err(payload) => Err(Error::of(
-                        PANIC_ERROR_TYPE,
-                        ["handler panicked: ", payload_text(payload.as_ref())].concat(),
-                    )),
+                    Err(payload) => Err(panic_error(payload.as_ref())),
                 }
             }
             Err(why) => Err(unreadable_event(&why)),
@@ -140,6 +144,88 @@ impl Runtime {
             error_type: result.as_ref().err().map(Error::error_type),
         });
         send(conn, recv, body, id);
+    }
+
+    /// Serves invocations with a streaming handler until a fatal condition ends the process.
+    #[cfg(feature = "streaming")]
+    pub(crate) fn run_streaming(&mut self, handler: &mut StreamHandler<'_>) -> ! {
+        loop {
+            self.invoke_streaming(handler);
+        }
+    }
+
+    /// One streamed invocation: the handler writes to a [`Stream`]; an error before its
+    /// first write becomes `/error`, one after it the stream's trailers. The connection is
+    /// closed after the stream.
+    #[cfg(feature = "streaming")]
+    fn invoke_streaming(&mut self, handler: &mut StreamHandler<'_>) {
+        let event = self.next();
+        let Runtime {
+            conn,
+            recv,
+            config,
+            trace,
+            out,
+            id,
+        } = self;
+        let buf = &recv.buf[..];
+        let Some(ctx) = Context::from_head(buf, &recv.head, config) else {
+            fatal(&[b"no request id"]);
+        };
+        id.clear();
+        id.extend_from_slice(ctx.request_id().as_bytes());
+        let mut stream = Stream::new(conn, ctx.request_id(), ctx.invocation_id());
+        let result = match event {
+            Ok(()) => {
+                trace.set(ctx.trace_id());
+                let event = buf.get(recv.body.clone()).unwrap_or_default();
+                match panic::catch_unwind(AssertUnwindSafe(|| handler(event, &ctx, &mut stream))) {
+                    Ok(result) => result,
+                    Err(payload) => Err(panic_error(payload.as_ref())),
+                }
+            }
+            Err(why) => Err(unreadable_event(&why)),
+        };
+        if let (false, Err(error)) = (stream.started(), &result) {
+            drop(stream);
+            out.clear();
+            json::push_error(
+                out,
+                error.error_type(),
+                cut(error.message(), MAX_ERROR_MESSAGE),
+            );
+            conn.prepare_post(&PostHead {
+                post: Post::Error(ctx.request_id()),
+                content_type: "application/json",
+                content_length: out.len(),
+                invocation_id: ctx.invocation_id(),
+                error_type: Some(error.error_type()),
+            });
+            return send(conn, recv, out, id);
+        }
+        if let Some(why) = stream.finish(result.as_ref().err(), out) {
+            return log(&[
+                b"streamed response for ",
+                id,
+                b" broke off: ",
+                &why.describe(),
+            ]);
+        }
+        match conn.end_stream(recv, MAX_REPLY_BYTES) {
+            Ok(()) => react(recv, id),
+            Err(
+                Failure::Unsent { why, .. }
+                | Failure::NoReply { why, .. }
+                | Failure::Broken { why, .. },
+            ) => {
+                log(&[
+                    b"streamed response for ",
+                    id,
+                    b" got no reply: ",
+                    &why.describe(),
+                ]);
+            }
+        }
     }
 
     /// `GET /next` until an invocation arrives, with its head in `recv.head` and its event
@@ -247,6 +333,12 @@ fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
             }
         }
     }
+    react(recv, id);
+}
+
+/// Reacts to the status of the reply to a POST for invocation `id` (in `recv`): see
+/// [`send`].
+fn react(recv: &Recv, id: &[u8]) {
     let status = recv.head.status;
     if (200..300).contains(&status) {
         return;
@@ -292,6 +384,14 @@ fn unreadable_event(why: &Why) -> Error {
     Error::of(
         "Runtime.InvalidEvent",
         String::from_utf8(message).unwrap_or_default(),
+    )
+}
+
+/// The error reported for a handler panic caught in an unwinding build.
+fn panic_error(payload: &(dyn Any + Send)) -> Error {
+    Error::of(
+        PANIC_ERROR_TYPE,
+        ["handler panicked: ", payload_text(payload)].concat(),
     )
 }
 

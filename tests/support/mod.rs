@@ -42,7 +42,12 @@ pub struct Request {
     pub path: String,
     /// Header lines in order, names as sent.
     pub headers: Vec<(String, String)>,
+    /// The body (decoded, when it was chunked).
     pub body: Vec<u8>,
+    /// The sizes of the data chunks, when the body was chunked.
+    pub chunks: Vec<usize>,
+    /// The trailer fields after a chunked body.
+    pub trailers: Vec<(String, String)>,
 }
 
 impl Request {
@@ -57,6 +62,14 @@ impl Request {
     /// Whether this is `GET {prefix}/2018-06-01/runtime/invocation/next`.
     pub fn is_next(&self) -> bool {
         self.method == "GET" && self.path.ends_with("/2018-06-01/runtime/invocation/next")
+    }
+
+    /// The first value of a trailer field, by case-insensitive name.
+    pub fn trailer(&self, name: &str) -> Option<&str> {
+        self.trailers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as text.
@@ -89,6 +102,12 @@ pub enum Step {
     /// Send this head, then chunks without end until the client stops reading (at most
     /// 64 MiB).
     Endless(Vec<u8>),
+    /// Read a chunked request, creating the file `signal` as soon as its first data chunk
+    /// has arrived (before the rest), then reply with these bytes.
+    ReplyWhenStreamed {
+        signal: std::path::PathBuf,
+        reply: Vec<u8>,
+    },
 }
 
 /// What happened when a bootstrap ran against the script.
@@ -210,6 +229,8 @@ struct Server {
     conns: usize,
     pending: Vec<u8>,
     requests: Vec<Request>,
+    /// A file to create when the first chunk of the request being read arrives.
+    signal: Option<std::path::PathBuf>,
 }
 
 impl Server {
@@ -224,6 +245,7 @@ impl Server {
             conns: 0,
             pending: Vec::new(),
             requests: Vec::new(),
+            signal: None,
         }
     }
 
@@ -231,6 +253,9 @@ impl Server {
     /// is gone.
     fn run(mut self, steps: Vec<Step>) -> Vec<Request> {
         for step in steps {
+            if let Step::ReplyWhenStreamed { signal, .. } = &step {
+                self.signal = Some(signal.clone());
+            }
             if !self.read_request() {
                 return self.requests;
             }
@@ -259,6 +284,9 @@ impl Server {
                     self.reset();
                 }
                 Step::Reset => self.reset(),
+                Step::ReplyWhenStreamed { reply, .. } => {
+                    let _ = conn.write_all(&reply);
+                }
                 Step::Endless(head) => {
                     let _ = conn.write_all(&head);
                     let chunk = [b"10000\r\n".as_slice(), &[b'e'; 0x10000], b"\r\n"].concat();
@@ -372,22 +400,100 @@ impl Server {
                 (n.to_owned(), v.trim().to_owned())
             })
             .collect();
-        let length: usize = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .map_or(0, |(_, v)| v.parse().expect("numeric Content-Length"));
-        if self.pending.len() < end + length {
-            return None;
-        }
-        let body = self.pending[end..end + length].to_vec();
-        self.pending.drain(..end + length);
+        let chunked = headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+        });
+        let (body, chunks, trailers, used) = if chunked {
+            let decoded = decode_chunked(&self.pending[end..]);
+            if !decoded.chunks.is_empty() {
+                if let Some(signal) = self.signal.take() {
+                    std::fs::write(signal, b"first chunk arrived").expect("signal file");
+                }
+            }
+            let used = decoded.used?;
+            let sizes = decoded.chunks.iter().map(Vec::len).collect();
+            (decoded.chunks.concat(), sizes, decoded.trailers, used)
+        } else {
+            let length: usize = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.parse().expect("numeric Content-Length"));
+            if self.pending.len() < end + length {
+                return None;
+            }
+            (
+                self.pending[end..end + length].to_vec(),
+                Vec::new(),
+                Vec::new(),
+                length,
+            )
+        };
+        self.pending.drain(..end + used);
         Some(Request {
             conn: self.conns - 1,
             method,
             path,
             headers,
             body,
+            chunks,
+            trailers,
         })
+    }
+}
+
+/// What has arrived of a chunked body.
+struct Decoded {
+    chunks: Vec<Vec<u8>>,
+    trailers: Vec<(String, String)>,
+    /// The bytes the whole body used, once it is complete.
+    used: Option<usize>,
+}
+
+/// Decodes the chunked body at the start of `bytes`, as far as it has arrived. Strict: this
+/// checks what the runtime sends (CRLF line ends, hex sizes, no extensions).
+fn decode_chunked(bytes: &[u8]) -> Decoded {
+    let mut decoded = Decoded {
+        chunks: Vec::new(),
+        trailers: Vec::new(),
+        used: None,
+    };
+    let mut at = 0;
+    loop {
+        let Some(nl) = bytes[at..].windows(2).position(|w| w == b"\r\n") else {
+            return decoded;
+        };
+        let line = std::str::from_utf8(&bytes[at..at + nl]).expect("UTF-8 chunk-size line");
+        let size =
+            usize::from_str_radix(line, 16).unwrap_or_else(|_| panic!("chunk-size line {line:?}"));
+        at += nl + 2;
+        if size == 0 {
+            break;
+        }
+        if bytes.len() < at + size + 2 {
+            return decoded;
+        }
+        decoded.chunks.push(bytes[at..at + size].to_vec());
+        assert_eq!(
+            &bytes[at + size..at + size + 2],
+            b"\r\n",
+            "chunk data ends with CRLF"
+        );
+        at += size + 2;
+    }
+    loop {
+        let Some(nl) = bytes[at..].windows(2).position(|w| w == b"\r\n") else {
+            return decoded;
+        };
+        let line = std::str::from_utf8(&bytes[at..at + nl]).expect("UTF-8 trailer");
+        at += nl + 2;
+        if line.is_empty() {
+            decoded.used = Some(at);
+            return decoded;
+        }
+        let (name, value) = line.split_once(':').expect("trailer colon");
+        decoded
+            .trailers
+            .push((name.to_owned(), value.trim().to_owned()));
     }
 }
 

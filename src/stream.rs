@@ -1,0 +1,192 @@
+//! Streamed responses: the writer a [`crate::run_streaming`] handler gets.
+//!
+//! The response is a chunked `POST /response` in `streaming` mode. Its head goes out with
+//! the first chunk, so a handler can still choose the content type, or fail into `/error`,
+//! until it writes its first byte. Every write is one chunk, sent at once in one `writev`.
+//! None of this is linked into a function that only uses [`crate::run`].
+
+// Bytes here go to the network: no panicking shortcuts.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
+use std::io::{self, Write};
+
+use crate::conn::{Conn, Why};
+use crate::error::Error;
+use crate::json;
+use crate::request;
+
+/// The `Content-Type` of a streamed response unless the handler sets one.
+pub const DEFAULT_STREAM_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// The `Content-Type` of a function URL response with a status, headers and cookies
+/// (see [`Stream::http_response`]).
+pub const HTTP_INTEGRATION_CONTENT_TYPE: &str =
+    "application/vnd.awslambda.http-integration-response";
+
+/// The response of a streaming handler: write to it and each write reaches the caller at
+/// once, as one HTTP chunk (wrap it in a `std::io::BufWriter` to send fewer, larger
+/// chunks). Streams may be larger than buffered responses (up to 200 MB on Lambda).
+///
+/// If the handler fails before its first write, the invocation gets a normal `/error`; if
+/// it fails after, the stream ends with the error in HTTP trailers
+/// (`Lambda-Runtime-Function-Error-Type` and `Lambda-Runtime-Function-Error-Body`, the
+/// base64 of the error document), never mixed into the body.
+pub struct Stream<'a> {
+    conn: &'a mut Conn,
+    request_id: &'a str,
+    invocation_id: Option<&'a str>,
+    content_type: Option<String>,
+    started: bool,
+    failed: Option<Why>,
+    written: u64,
+}
+
+impl<'a> Stream<'a> {
+    pub(crate) fn new(
+        conn: &'a mut Conn,
+        request_id: &'a str,
+        invocation_id: Option<&'a str>,
+    ) -> Self {
+        Stream {
+            conn,
+            request_id,
+            invocation_id,
+            content_type: None,
+            started: false,
+            failed: None,
+            written: 0,
+        }
+    }
+
+    /// Sets the response's `Content-Type` (default [`DEFAULT_STREAM_CONTENT_TYPE`]).
+    ///
+    /// # Errors
+    /// After the first write, when the head has gone out.
+    pub fn set_content_type(&mut self, content_type: &str) -> io::Result<()> {
+        if self.started {
+            return Err(io::Error::other(
+                "the response has started: set its content type before writing",
+            ));
+        }
+        self.content_type = Some(content_type.to_owned());
+        Ok(())
+    }
+
+    /// Starts a function URL (HTTP integration) response: sets the content type to
+    /// [`HTTP_INTEGRATION_CONTENT_TYPE`], writes the JSON prelude with the status code,
+    /// headers and cookies as one chunk, then the 8 NUL bytes that end it as another. Write
+    /// the body after it.
+    ///
+    /// # Errors
+    /// After the first write, or when the connection fails.
+    pub fn http_response(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &str)],
+        cookies: &[&str],
+    ) -> io::Result<()> {
+        self.set_content_type(HTTP_INTEGRATION_CONTENT_TYPE)?;
+        let mut prelude = Vec::new();
+        json::push_http_prelude(&mut prelude, status, headers, cookies);
+        self.write_all(&prelude)?;
+        self.write_all(&[0; 8])
+    }
+
+    /// How many body bytes have been sent.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Whether the response has started (its head has gone out with a first chunk).
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Sends `parts` as the next piece of the chunked body, with the head first if the
+    /// response has not started.
+    fn send(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        if let Some(why) = self.failed {
+            return Err(io_error(why));
+        }
+        if !self.started {
+            let content_type = self
+                .content_type
+                .as_deref()
+                .unwrap_or(DEFAULT_STREAM_CONTENT_TYPE);
+            self.conn
+                .prepare_stream(self.request_id, content_type, self.invocation_id);
+        }
+        let with_head = !self.started;
+        self.started = true;
+        self.conn.send_parts(with_head, parts).map_err(|why| {
+            self.failed = Some(why);
+            io_error(why)
+        })
+    }
+
+    /// Ends the stream: the last chunk, or, for `error`, the last chunk and the error
+    /// trailers. `scratch` is a reused buffer. Starts the response first if nothing was
+    /// written (an empty stream). Returns why the connection failed, if it did.
+    pub(crate) fn finish(mut self, error: Option<&Error>, scratch: &mut Vec<u8>) -> Option<Why> {
+        let result = match error {
+            None => self.send(&[b"0\r\n\r\n"]),
+            Some(error) => {
+                scratch.clear();
+                json::push_error(
+                    scratch,
+                    error.error_type(),
+                    request::cut(error.message(), MAX_TRAILER_MESSAGE),
+                );
+                let mut encoded = Vec::with_capacity(scratch.len() * 4 / 3 + 4);
+                json::push_base64(&mut encoded, scratch);
+                // The fixed text of the trailer section plus the (cut) error type.
+                let mut trailers = vec![0; encoded.len() + request::MAX_ERROR_TYPE + 128];
+                match request::write_error_trailers(&mut trailers, error.error_type(), &encoded) {
+                    Some(n) => {
+                        trailers.truncate(n);
+                        self.send(&[&trailers])
+                    }
+                    None => self.send(&[b"0\r\n\r\n"]),
+                }
+            }
+        };
+        result.err().map(|_| self.failed.unwrap_or(Why::Closed))
+    }
+}
+
+/// Error messages in trailers are cut shorter than in `/error` bodies: header sections are
+/// limited in size by servers (Go's default is 1 MiB).
+const MAX_TRAILER_MESSAGE: usize = 16 * 1024;
+
+impl Write for Stream<'_> {
+    /// Sends `buf` as one chunk, at once. An empty `buf` sends nothing (an empty chunk
+    /// would end the stream).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut size = [0u8; 18];
+        let line = request::chunk_size_line(buf.len(), &mut size);
+        self.send(&[line, buf, b"\r\n"])?;
+        self.written += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    /// Nothing to do: every write has already been sent.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn io_error(why: Why) -> io::Error {
+    match why {
+        Why::Io(code) if code != 0 => io::Error::from_raw_os_error(code),
+        _ => io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the Runtime API connection is closed",
+        ),
+    }
+}
