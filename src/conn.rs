@@ -202,6 +202,17 @@ impl Conn {
         result.map(drop)
     }
 
+    /// Writes the head of the next POST (or GET, sent with an empty body) with `write`, given
+    /// the endpoint's prefix and authority: for requests other than the runtime's own.
+    #[cfg(feature = "graceful-shutdown")]
+    pub(crate) fn prepare_with(
+        &mut self,
+        mut write: impl FnMut(&mut [u8], &str, &str) -> Option<usize>,
+    ) {
+        let (prefix, authority) = (&self.prefix, &self.authority);
+        self.head_len = fill(&mut self.head, |buf| write(buf, prefix, authority));
+    }
+
     /// Writes the head of a streamed `/response`, sent by the first [`Conn::send_parts`].
     #[cfg(feature = "streaming")]
     pub(crate) fn prepare_stream(

@@ -55,6 +55,8 @@ mod log;
 pub mod parse;
 pub mod request;
 mod runtime;
+#[cfg(feature = "graceful-shutdown")]
+mod shutdown;
 #[cfg(feature = "streaming")]
 mod stream;
 #[allow(unsafe_code)]
@@ -70,6 +72,8 @@ pub use context::Context;
 pub use error::{DEFAULT_ERROR_TYPE, Error};
 pub use parse::Header;
 pub use runtime::{MAX_EVENT_BYTES, PANIC_ERROR_TYPE};
+#[cfg(feature = "graceful-shutdown")]
+pub use shutdown::{EXTENSION_NAME, on_shutdown};
 #[cfg(feature = "streaming")]
 pub use stream::{DEFAULT_STREAM_CONTENT_TYPE, HTTP_INTEGRATION_CONTENT_TYPE, Stream};
 
@@ -125,6 +129,25 @@ where
 {
     runtime::Runtime::from_env()
         .run_streaming(&mut |event, ctx, out| handler(event, ctx, out).map_err(Into::into))
+}
+
+/// Runs `handler` on as many invocations at once as Lambda allows: `AWS_LAMBDA_MAX_CONCURRENCY`
+/// loops (Lambda Managed Instances), each on its own thread with its own connection; one
+/// loop, like [`run`], when the variable is absent or 1.
+///
+/// The handler is shared by the loops, so it is `Fn + Sync` (keep state in atomics or
+/// behind a lock). With more than one loop `_X_AMZN_TRACE_ID` is not set, since one
+/// environment cannot hold each invocation's trace id: use [`Context::trace_id`].
+///
+/// Behind the `concurrent` Cargo feature, so that functions that do not use it do not pay a
+/// byte for it.
+#[cfg(feature = "concurrent")]
+pub fn run_concurrent<F, E>(handler: F) -> !
+where
+    F: Fn(&[u8], &Context<'_>) -> Result<Vec<u8>, E> + Sync,
+    E: Into<Error>,
+{
+    runtime::Runtime::run_concurrent(&|event, ctx| handler(event, ctx).map_err(Into::into))
 }
 
 /// Runs fallible set-up before [`run`]: returns what `setup` returns, or, when it fails,

@@ -504,6 +504,30 @@ fn trim_ows(s: &[u8]) -> &[u8] {
     s.get(..s.len() - n).unwrap_or_default()
 }
 
+/// The value of the first header called `name` (compared without ASCII case) in a complete
+/// response head, for headers [`Head`] does not keep. `None` when it is absent or the head
+/// is malformed.
+#[cfg(feature = "graceful-shutdown")]
+pub fn find_header<'b>(head: &'b [u8], name: &str) -> Option<&'b [u8]> {
+    let end = head_end(head, 0)?;
+    let mut lines = Lines {
+        buf: head,
+        pos: 0,
+        end,
+    };
+    lines.next()?;
+    while let Some(line) = lines.next() {
+        if line.0.is_empty() {
+            break;
+        }
+        let (field, value) = split_field(line, Error::HeaderName, Error::HeaderValue).ok()?;
+        if field.eq_ignore_ascii_case(name.as_bytes()) {
+            return Some(value.get(head));
+        }
+    }
+    None
+}
+
 /// Parses a non-empty run of ASCII digits into a u64, or `None` on anything else or
 /// overflow.
 pub fn parse_decimal(s: &[u8]) -> Option<u64> {
@@ -1200,6 +1224,23 @@ Lambda-Runtime-Aws-Request-Id: two\r\nContent-Length: 0\r\n\r\n";
         let s = Span { start: 10, end: 20 };
         assert_eq!(s.get(b"short"), b"");
         assert_eq!(Span { start: 3, end: 1 }.get(b"abcdef"), b"");
+    }
+
+    #[cfg(feature = "graceful-shutdown")]
+    #[test]
+    fn find_header_reads_headers_the_head_does_not_keep() {
+        let raw = b"HTTP/1.1 200 OK\r\nlambda-extension-identifier:  abc-123 \r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            find_header(raw, "Lambda-Extension-Identifier"),
+            Some(&b"abc-123"[..])
+        );
+        assert_eq!(find_header(raw, "X-Missing"), None);
+        assert_eq!(find_header(b"HTTP/1.1 200 OK\r\nbroken\r\n\r\n", "X"), None);
+        assert_eq!(
+            find_header(b"HTTP/1.1 200 OK\r\n", "X"),
+            None,
+            "incomplete head"
+        );
     }
 
     #[test]

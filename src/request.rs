@@ -197,6 +197,55 @@ pub fn write_error_trailers(
     w.finish()
 }
 
+/// The Extensions API's path, in front of `/extension/...`.
+#[cfg(feature = "graceful-shutdown")]
+const EXTENSION_API: &[u8] = b"/2020-01-01/extension/";
+
+/// Writes `POST {prefix}/2020-01-01/extension/register` for an extension called `name`
+/// with a JSON body of `body_len` bytes into `buf`.
+#[cfg(feature = "graceful-shutdown")]
+pub fn write_extension_register(
+    buf: &mut [u8],
+    prefix: &str,
+    authority: &str,
+    name: &str,
+    body_len: usize,
+) -> Option<usize> {
+    let mut w = Cursor::new(buf);
+    w.put(b"POST ");
+    w.put(prefix.as_bytes());
+    w.put(EXTENSION_API);
+    w.put(b"register HTTP/1.1\r\n");
+    w.common(authority);
+    w.put(b"Lambda-Extension-Name: ");
+    w.put(name.as_bytes());
+    w.put(b"\r\nContent-Type: application/json\r\nContent-Length: ");
+    w.put(decimal(body_len as u64, &mut [0; 20]));
+    w.put(b"\r\n\r\n");
+    w.finish()
+}
+
+/// Writes `GET {prefix}/2020-01-01/extension/event/next` for the extension registered as
+/// `identifier` into `buf`.
+#[cfg(feature = "graceful-shutdown")]
+pub fn write_extension_next(
+    buf: &mut [u8],
+    prefix: &str,
+    authority: &str,
+    identifier: &str,
+) -> Option<usize> {
+    let mut w = Cursor::new(buf);
+    w.put(b"GET ");
+    w.put(prefix.as_bytes());
+    w.put(EXTENSION_API);
+    w.put(b"event/next HTTP/1.1\r\n");
+    w.common(authority);
+    w.put(b"Lambda-Extension-Identifier: ");
+    w.put(identifier.as_bytes());
+    w.put(b"\r\n\r\n");
+    w.finish()
+}
+
 /// Writes `n` in decimal at the end of `out` and returns the digits.
 pub fn decimal(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
     let mut len = 0;
@@ -433,6 +482,34 @@ mod tests {
         assert_eq!(write_post(&mut buf, "", "h", &response("id")), None);
         let mut exact = vec![0u8; next("", "h:1").len()];
         assert_eq!(write_next(&mut exact, "", "h:1"), Some(exact.len()));
+    }
+
+    #[cfg(feature = "graceful-shutdown")]
+    #[test]
+    fn extension_requests_name_the_extension_and_its_identifier() {
+        let mut buf = [0u8; 512];
+        let n =
+            write_extension_register(&mut buf, "/.rt", "h:1", "tinylambda-graceful-shutdown", 13)
+                .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).unwrap(),
+            format!(
+                "POST /.rt/2020-01-01/extension/register HTTP/1.1\r\nHost: h:1\r\nUser-Agent: {USER_AGENT}\r\n\
+                 Lambda-Extension-Name: tinylambda-graceful-shutdown\r\nContent-Type: application/json\r\n\
+                 Content-Length: 13\r\n\r\n"
+            )
+        );
+        let n = write_extension_next(&mut buf, "", "h:1", "0b3b7f2a").unwrap();
+        assert!(
+            std::str::from_utf8(&buf[..n])
+                .unwrap()
+                .starts_with("GET /2020-01-01/extension/event/next HTTP/1.1\r\n")
+        );
+        assert!(
+            std::str::from_utf8(&buf[..n])
+                .unwrap()
+                .ends_with("Lambda-Extension-Identifier: 0b3b7f2a\r\n\r\n")
+        );
     }
 
     #[cfg(feature = "streaming")]

@@ -68,6 +68,80 @@ pub(crate) fn monotonic_secs() -> i64 {
     t.tv_sec
 }
 
+#[cfg(feature = "concurrent")]
+impl TraceEnv {
+    /// Stops touching the environment (for concurrent loops).
+    pub(crate) fn disable(&mut self) {
+        self.disabled = true;
+    }
+}
+
+/// SIGTERM (and SIGINT) for graceful shutdown.
+///
+/// The signal handler does only async-signal-safe things: it loads an atomic and calls
+/// `write(2)` on a pipe. Everything else (the user's callback, the exit) happens on an
+/// ordinary thread that blocks reading the other end of the pipe.
+#[cfg(feature = "graceful-shutdown")]
+pub(crate) mod signals {
+    use std::ffi::{c_int, c_void};
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    unsafe extern "C" {
+        fn pipe(fds: *mut c_int) -> c_int;
+        fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize;
+        /// `signal(2)`; the handler is passed and returned as an address.
+        fn signal(signum: c_int, handler: usize) -> usize;
+    }
+
+    const SIGINT: c_int = 2;
+    const SIGTERM: c_int = 15;
+    /// `SIG_ERR`, what `signal` returns on failure.
+    const SIG_ERR: usize = usize::MAX;
+
+    /// The pipe's write end, for the handler; -1 until installed.
+    static WAKE: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn on_signal(_signum: c_int) {
+        let fd = WAKE.load(Ordering::Relaxed);
+        if fd >= 0 {
+            let byte = 1u8;
+            // SAFETY: write(2) is async-signal-safe; the buffer is a live local byte.
+            unsafe { super::write(fd, (&raw const byte).cast(), 1) };
+        }
+    }
+
+    /// Installs the handler for SIGTERM and SIGINT and returns the pipe's read end, for
+    /// [`wait`]. `None` when the pipe or the handler cannot be set up.
+    pub(crate) fn install() -> Option<c_int> {
+        let mut fds: [c_int; 2] = [-1, -1];
+        // SAFETY: `fds` is a writable array of two ints, as pipe(2) requires.
+        if unsafe { pipe(fds.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        let [read_end, write_end] = fds;
+        WAKE.store(write_end, Ordering::Relaxed);
+        let handler = on_signal as extern "C" fn(c_int) as usize;
+        // SAFETY: `on_signal` is an extern "C" function of the signature signal(2) expects
+        // and only does async-signal-safe work (see the module documentation).
+        let installed =
+            unsafe { signal(SIGTERM, handler) != SIG_ERR && signal(SIGINT, handler) != SIG_ERR };
+        installed.then_some(read_end)
+    }
+
+    /// Blocks until the handler has run (a signal arrived), or the pipe fails.
+    pub(crate) fn wait(fd: c_int) {
+        let mut byte = 0u8;
+        loop {
+            // SAFETY: reads at most one byte into a live local.
+            let n = unsafe { read(fd, (&raw mut byte).cast(), 1) };
+            // Only EINTR (4) means "try again".
+            if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(4) {
+                return;
+            }
+        }
+    }
+}
+
 const NAME: &[u8] = b"_X_AMZN_TRACE_ID";
 
 /// Keeps `_X_AMZN_TRACE_ID` in step with the current invocation.
@@ -76,11 +150,19 @@ pub(crate) struct TraceEnv {
     /// Replaced by a larger one (and the old one leaked too) when a value does not fit,
     /// which X-Ray headers (about 100 bytes) never need.
     slot: &'static mut [u8],
+    /// Set when several loops share the process: one environment cannot name the trace of
+    /// each of their invocations, so it is left alone.
+    #[cfg(feature = "concurrent")]
+    disabled: bool,
 }
 
 impl TraceEnv {
     pub(crate) const fn new() -> Self {
-        TraceEnv { slot: &mut [] }
+        TraceEnv {
+            slot: &mut [],
+            #[cfg(feature = "concurrent")]
+            disabled: false,
+        }
     }
 
     /// Sets the variable to `value`, or removes it for `None`. No allocation once the slot
@@ -89,6 +171,10 @@ impl TraceEnv {
     /// Must be called from the loop thread while no other thread reads or writes the
     /// environment: the same rule as `std::env::set_var`.
     pub(crate) fn set(&mut self, value: Option<&str>) {
+        #[cfg(feature = "concurrent")]
+        if self.disabled {
+            return;
+        }
         let Some(value) = value else {
             // SAFETY: a NUL-terminated name; the environment is not used concurrently (see
             // the function's documentation).

@@ -15,7 +15,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Set in the environment of a bootstrap child.
@@ -102,6 +102,12 @@ pub enum Step {
     /// Send this head, then chunks without end until the client stops reading (at most
     /// 64 MiB).
     Endless(Vec<u8>),
+    /// Leave the request unanswered and its connection open (a long poll that never
+    /// returns, like `/extension/event/next`), and take the next request from a new
+    /// connection.
+    Park,
+    /// Send SIGTERM to the bootstrap instead of replying.
+    SigTerm,
     /// Read a chunked request, creating the file `signal` as soon as its first data chunk
     /// has arrived (before the rest), then reply with these bytes.
     ReplyWhenStreamed {
@@ -150,13 +156,14 @@ pub fn serve_with(test: &str, steps: Vec<Step>, setup: impl FnOnce(&mut Command,
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let port = listener.local_addr().expect("local addr").port();
     let done = Arc::new(AtomicBool::new(false));
+    let child = Arc::new(AtomicU32::new(0));
     let server = {
-        let done = done.clone();
-        std::thread::spawn(move || Server::new(listener, done).run(steps))
+        let (done, child) = (done.clone(), child.clone());
+        std::thread::spawn(move || Server::new(listener, done, child).run(steps))
     };
     let mut cmd = bootstrap_command(test);
     setup(&mut cmd, port);
-    let (code, stderr) = run_child(cmd);
+    let (code, stderr) = run_child_telling(cmd, &child);
     done.store(true, Ordering::SeqCst);
     let requests = server.join().expect("server thread");
     Outcome {
@@ -192,8 +199,14 @@ pub fn bootstrap_command(test: &str) -> Command {
 
 /// Runs a child to its end (killing it after [`CHILD_LIMIT`]) and returns its exit code
 /// and stderr.
-pub fn run_child(mut cmd: Command) -> (Option<i32>, String) {
+pub fn run_child(cmd: Command) -> (Option<i32>, String) {
+    run_child_telling(cmd, &AtomicU32::new(0))
+}
+
+/// [`run_child`], storing the child's process id in `pid` once it runs.
+fn run_child_telling(mut cmd: Command, pid: &AtomicU32) -> (Option<i32>, String) {
     let mut child = cmd.spawn().expect("spawn bootstrap child");
+    pid.store(child.id(), Ordering::SeqCst);
     let mut stderr_pipe = child.stderr.take().expect("stderr");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -231,10 +244,14 @@ struct Server {
     requests: Vec<Request>,
     /// A file to create when the first chunk of the request being read arrives.
     signal: Option<std::path::PathBuf>,
+    /// Connections left open by [`Step::Park`].
+    parked: Vec<TcpStream>,
+    /// The bootstrap's process id, once it is running.
+    child: Arc<AtomicU32>,
 }
 
 impl Server {
-    fn new(listener: TcpListener, done: Arc<AtomicBool>) -> Self {
+    fn new(listener: TcpListener, done: Arc<AtomicBool>, child: Arc<AtomicU32>) -> Self {
         listener
             .set_nonblocking(true)
             .expect("nonblocking listener");
@@ -246,6 +263,8 @@ impl Server {
             pending: Vec::new(),
             requests: Vec::new(),
             signal: None,
+            parked: Vec::new(),
+            child,
         }
     }
 
@@ -287,6 +306,13 @@ impl Server {
                 Step::ReplyWhenStreamed { reply, .. } => {
                     let _ = conn.write_all(&reply);
                 }
+                Step::Park => {
+                    if let Some(conn) = self.conn.take() {
+                        self.parked.push(conn);
+                    }
+                    self.pending.clear();
+                }
+                Step::SigTerm => terminate(self.child.load(Ordering::SeqCst)),
                 Step::Endless(head) => {
                     let _ = conn.write_all(&head);
                     let chunk = [b"10000\r\n".as_slice(), &[b'e'; 0x10000], b"\r\n"].concat();
@@ -439,6 +465,17 @@ impl Server {
             trailers,
         })
     }
+}
+
+/// Sends SIGTERM to process `pid`.
+fn terminate(pid: u32) {
+    unsafe extern "C" {
+        fn kill(pid: i32, signal: i32) -> i32;
+    }
+    assert!(pid != 0, "no child to signal");
+    // SAFETY: kill(2) with a real process id and SIGTERM; no memory is involved.
+    let rc = unsafe { kill(pid as i32, 15) };
+    assert_eq!(rc, 0, "kill({pid}, SIGTERM)");
 }
 
 /// What has arrived of a chunked body.

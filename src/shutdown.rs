@@ -1,0 +1,124 @@
+//! Graceful shutdown: a no-op internal extension, so that Lambda sends SIGTERM before it
+//! stops the execution environment, and the user's callback run on that signal.
+//!
+//! Lambda sends SIGTERM to the runtime only when an extension is registered; otherwise the
+//! process is simply killed. An internal extension may register for no events at all: it
+//! then only has to exist, parked on `/extension/event/next`. That gives the runtime
+//! process up to 500 ms between SIGTERM and SIGKILL.
+
+// Bytes here come from the network or the environment: no panicking shortcuts.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
+use std::env;
+
+use crate::conn::{Conn, Recv};
+use crate::endpoint::Endpoint;
+use crate::log::log;
+use crate::parse;
+use crate::request;
+use crate::sys;
+
+/// The name the extension registers under (internal extensions may use any unique name).
+pub const EXTENSION_NAME: &str = "tinylambda-graceful-shutdown";
+
+/// The registration body: no events (internal extensions cannot have SHUTDOWN anyway).
+const REGISTER_BODY: &[u8] = b"{\"events\":[]}";
+
+/// Replies from the Extensions API are small.
+const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// Arranges for `callback` to run when Lambda shuts the function down: registers a no-op
+/// internal extension (so that Lambda sends SIGTERM), installs SIGTERM and SIGINT handlers,
+/// and starts two threads, one parked on `/extension/event/next` and one waiting for the
+/// signal. On the signal, `callback` runs on that thread and the process exits with status
+/// 0. Call it once, before [`crate::run`] (extensions must register before the first
+/// `/next`).
+///
+/// `callback` has 500 ms on Lambda before the process is killed; keep it short (flush
+/// buffers, close connections). It runs on its own thread while the main loop may be
+/// blocked on `/next`, so it must not rely on state the handler holds locked.
+///
+/// When the extension cannot be registered (an emulator without the Extensions API, say),
+/// one line is logged and the function carries on without SIGTERM.
+///
+/// Cost: one extra connection, two threads parked in system calls, and one register call at
+/// start; nothing per invocation.
+pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
+    let Some(fd) = sys::signals::install() else {
+        return log(&[b"graceful shutdown unavailable: cannot install the SIGTERM handler"]);
+    };
+    let Some(conn) = register() else {
+        return;
+    };
+    let waiter = std::thread::Builder::new()
+        .name("tinylambda-sigterm".into())
+        .spawn(move || {
+            sys::signals::wait(fd);
+            callback();
+            std::process::exit(0)
+        });
+    let parked = std::thread::Builder::new()
+        .name("tinylambda-extension".into())
+        .spawn(move || park(conn));
+    if waiter.is_err() || parked.is_err() {
+        log(&[b"graceful shutdown unavailable: cannot start its threads"]);
+    }
+}
+
+/// Registers the extension; returns its connection, with the `/event/next` request for it
+/// prepared. `None` (after logging why) when that fails.
+fn register() -> Option<(Conn, Recv)> {
+    let value = env::var("AWS_LAMBDA_RUNTIME_API").ok()?;
+    let endpoint = Endpoint::parse(&value).ok()?;
+    let mut conn = Conn::new(&endpoint);
+    let mut recv = Recv::new();
+    conn.prepare_with(|buf, prefix, authority| {
+        request::write_extension_register(
+            buf,
+            prefix,
+            authority,
+            EXTENSION_NAME,
+            REGISTER_BODY.len(),
+        )
+    });
+    if conn
+        .exchange(&mut recv, Some(REGISTER_BODY), MAX_REPLY_BYTES)
+        .is_err()
+    {
+        log(&[b"graceful shutdown unavailable: the extension register call failed"]);
+        return None;
+    }
+    let status = recv.head.status;
+    let head = recv.buf.get(..recv.head.len).unwrap_or_default();
+    let identifier = parse::find_header(head, "Lambda-Extension-Identifier")
+        .and_then(|id| core::str::from_utf8(id).ok())
+        .filter(|id| (200..300).contains(&status) && request::valid_request_id(id.as_bytes()));
+    let Some(identifier) = identifier else {
+        log(&[
+            b"graceful shutdown unavailable: the extension register call returned ",
+            request::decimal(u64::from(status), &mut [0; 20]),
+            b" without a usable Lambda-Extension-Identifier",
+        ]);
+        return None;
+    };
+    let identifier = identifier.to_owned();
+    conn.prepare_with(|buf, prefix, authority| {
+        request::write_extension_next(buf, prefix, authority, &identifier)
+    });
+    Some((conn, recv))
+}
+
+/// Waits on `/extension/event/next` for as long as the API keeps answering with events (it
+/// sends none to an extension registered for none). Gives up quietly when the API refuses
+/// or the connection fails; never spins.
+fn park((mut conn, mut recv): (Conn, Recv)) {
+    while conn.exchange(&mut recv, Some(&[]), MAX_REPLY_BYTES).is_ok() {
+        if !(200..300).contains(&recv.head.status) {
+            return;
+        }
+        sys::sleep_ms(100);
+    }
+}

@@ -1,0 +1,151 @@
+//! Concurrent invocations (`cargo test --features concurrent`): with
+//! `AWS_LAMBDA_MAX_CONCURRENCY=3`, three loops hold three `/next` requests on three
+//! connections, never a fourth, and their handlers run at the same time.
+#![cfg(feature = "concurrent")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use support::{accepted, bootstrap_command, child, event, run_child};
+use tinylambda::{Context, Error};
+
+const LOOPS: usize = 3;
+
+/// Reads one request (head and Content-Length body) from `conn`: (request line, body).
+fn read_request(conn: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .map_or(0, |v| v.parse().unwrap());
+            while buf.len() < end + 4 + length {
+                let n = conn.read(&mut byte).unwrap();
+                assert!(n > 0, "closed mid-body");
+                buf.extend_from_slice(&byte[..n]);
+            }
+            let line = head.lines().next().unwrap().to_owned();
+            return (line, buf[end + 4..end + 4 + length].to_vec());
+        }
+        let n = conn.read(&mut byte).unwrap();
+        assert!(n > 0, "closed mid-head");
+        buf.extend_from_slice(&byte[..n]);
+    }
+}
+
+#[test]
+fn three_loops_run_three_invocations_at_once_and_never_ask_for_a_fourth() {
+    if child() {
+        let running = AtomicUsize::new(0);
+        let all_in = (Mutex::new(()), Condvar::new());
+        tinylambda::run_concurrent(|_: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
+            // Count in, then wait (at most 10 s) until all three handlers are running.
+            running.fetch_add(1, Ordering::SeqCst);
+            all_in.1.notify_all();
+            let guard = all_in.0.lock().unwrap();
+            let (_guard, timeout) = all_in
+                .1
+                .wait_timeout_while(guard, Duration::from_secs(10), |_| {
+                    running.load(Ordering::SeqCst) < LOOPS
+                })
+                .unwrap();
+            let trace = std::env::var("_X_AMZN_TRACE_ID").is_ok();
+            Ok(format!("together={} trace_env={trace}", !timeout.timed_out()).into_bytes())
+        })
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut cmd =
+        bootstrap_command("three_loops_run_three_invocations_at_once_and_never_ask_for_a_fourth");
+    cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("AWS_LAMBDA_MAX_CONCURRENCY", LOOPS.to_string());
+    let runner = std::thread::spawn(move || run_child(cmd));
+
+    // Three connections, each with a /next waiting for an event.
+    let mut conns = Vec::new();
+    for _ in 0..LOOPS {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let (line, _) = read_request(&mut conn);
+        assert!(
+            line.starts_with("GET /2018-06-01/runtime/invocation/next "),
+            "{line}"
+        );
+        conns.push(conn);
+    }
+    // No fourth: nothing else connects while three are waiting.
+    listener.set_nonblocking(true).unwrap();
+    let quiet_until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < quiet_until {
+        assert!(
+            listener.accept().is_err(),
+            "a fourth connection while three /next were in flight"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Hand out the events only now: the handlers can only all be running at once if the
+    // three loops really are independent.
+    for (i, conn) in conns.iter_mut().enumerate() {
+        conn.write_all(&event(&format!("c{i}"), b"{}", &[]))
+            .unwrap();
+    }
+    let mut bodies = Vec::new();
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let (line, body) = read_request(conn);
+        assert!(
+            line.starts_with(&format!(
+                "POST /2018-06-01/runtime/invocation/c{i}/response "
+            )),
+            "{line}"
+        );
+        bodies.push(String::from_utf8(body).unwrap());
+        conn.write_all(&accepted()).unwrap();
+    }
+    assert_eq!(bodies, vec!["together=true trace_env=false"; LOOPS]);
+    // Each loop asks for its next invocation on its own connection; a 500 ends the process.
+    for conn in &mut conns {
+        let (line, _) = read_request(conn);
+        assert!(
+            line.starts_with("GET /2018-06-01/runtime/invocation/next "),
+            "{line}"
+        );
+    }
+    conns[0]
+        .write_all(&support::status(500, "end of test"))
+        .unwrap();
+    let (code, stderr) = runner.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("GET /next returned 500"), "{stderr}");
+}
+
+#[test]
+fn one_loop_when_the_variable_is_absent_behaves_like_run() {
+    if child() {
+        tinylambda::run_concurrent(|event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
+            let trace = std::env::var("_X_AMZN_TRACE_ID").unwrap_or_default();
+            Ok([event, b" ", trace.as_bytes()].concat())
+        })
+    }
+    let out = support::serve(
+        "one_loop_when_the_variable_is_absent_behaves_like_run",
+        vec![
+            support::Step::Reply(event("o", b"single", &[])),
+            support::Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let body = out.posts()[0].text();
+    assert!(
+        body.starts_with("single Root=1-"),
+        "one loop sets _X_AMZN_TRACE_ID as run does: {body}"
+    );
+}

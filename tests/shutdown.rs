@@ -1,0 +1,112 @@
+//! Graceful shutdown against the fake Runtime API (`cargo test --features graceful-shutdown`):
+//! the no-op extension registers before the first `/next`, parks on `/event/next`, and
+//! SIGTERM runs the callback and ends the process with status 0.
+#![cfg(feature = "graceful-shutdown")]
+
+mod support;
+
+use support::{Step, accepted, child, event, serve};
+use tinylambda::{Context, Error};
+
+fn echo(event: &[u8], _: &Context) -> Result<Vec<u8>, Error> {
+    Ok(event.to_vec())
+}
+
+fn registered(id: &str) -> Vec<u8> {
+    let body =
+        "{\"functionName\":\"test\",\"functionVersion\":\"$LATEST\",\"handler\":\"bootstrap\"}";
+    format!(
+        "HTTP/1.1 200 OK\r\nLambda-Extension-Identifier: {id}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn sigterm_runs_the_callback_and_exits_zero() {
+    if child() {
+        tinylambda::on_shutdown(|| {
+            // The test reads stderr: proof the callback ran, in order, before the exit.
+            eprintln!("callback: flushed and closed");
+        });
+        tinylambda::run(echo)
+    }
+    let id = "4f2b1a9c-0000-4000-8000-00000000beef";
+    let out = serve(
+        "sigterm_runs_the_callback_and_exits_zero",
+        vec![
+            Step::Reply(registered(id)),
+            Step::Park,
+            Step::Reply(event("a", b"work", &[])),
+            Step::Reply(accepted()),
+            Step::SigTerm,
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("callback: flushed and closed"),
+        "{}",
+        out.stderr
+    );
+    let register = &out.requests[0];
+    assert_eq!(
+        (register.method.as_str(), register.path.as_str()),
+        ("POST", "/2020-01-01/extension/register")
+    );
+    assert_eq!(
+        register.header("Lambda-Extension-Name"),
+        Some("tinylambda-graceful-shutdown")
+    );
+    assert_eq!(register.body, b"{\"events\":[]}");
+    let next_event = &out.requests[1];
+    assert_eq!(
+        (next_event.method.as_str(), next_event.path.as_str()),
+        ("GET", "/2020-01-01/extension/event/next")
+    );
+    assert_eq!(next_event.header("Lambda-Extension-Identifier"), Some(id));
+    assert_eq!(
+        next_event.conn, register.conn,
+        "the extension keeps its own connection"
+    );
+    let runtime: Vec<&support::Request> = out.requests[2..].iter().collect();
+    assert!(
+        runtime[0].is_next() && runtime[0].conn != register.conn,
+        "the runtime has a connection of its own"
+    );
+    assert_eq!(runtime[1].body, b"work", "invocations go on as usual");
+    assert!(
+        runtime[2].is_next(),
+        "SIGTERM arrived while the runtime waited on /next"
+    );
+}
+
+#[test]
+fn without_an_extensions_api_the_function_runs_on_without_sigterm() {
+    if child() {
+        tinylambda::on_shutdown(|| eprintln!("never"));
+        tinylambda::run(echo)
+    }
+    let out = serve(
+        "without_an_extensions_api_the_function_runs_on_without_sigterm",
+        vec![
+            Step::Reply(support::status(404, "no such route")),
+            Step::Reply(event("a", b"x", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    assert!(
+        out.stderr
+            .contains("graceful shutdown unavailable: the extension register call returned 404"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.posts()
+            .iter()
+            .filter(|r| r.path.ends_with("/response"))
+            .count(),
+        1
+    );
+}
