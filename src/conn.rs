@@ -213,6 +213,23 @@ impl Conn {
         self.head_len = fill(&mut self.head, |buf| write(buf, prefix, authority));
     }
 
+    /// Sends the prepared head alone, without waiting for the reply (a long poll left in
+    /// flight on purpose).
+    #[cfg(feature = "graceful-shutdown")]
+    pub(crate) fn send_prepared(&mut self) -> Result<(), Why> {
+        if self.stream.is_none() {
+            self.stream = Some(self.connect());
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Why::Closed);
+        };
+        write_all(
+            stream,
+            self.head.get(..self.head_len).unwrap_or_default(),
+            &[],
+        )
+    }
+
     /// Writes the head of a streamed `/response`, sent by the first [`Conn::send_parts`].
     #[cfg(feature = "streaming")]
     pub(crate) fn prepare_stream(

@@ -136,18 +136,23 @@ where
 /// loop, like [`run`], when the variable is absent or 1.
 ///
 /// The handler is shared by the loops, so it is `Fn + Sync` (keep state in atomics or
-/// behind a lock). With more than one loop `_X_AMZN_TRACE_ID` is not set, since one
-/// environment cannot hold each invocation's trace id: use [`Context::trace_id`].
+/// behind a lock), and `'static` (it owns what it uses: this function never returns). With
+/// more than one loop `_X_AMZN_TRACE_ID` is not set, since one environment cannot hold each
+/// invocation's trace id: use [`Context::trace_id`].
 ///
 /// Behind the `concurrent` Cargo feature, so that functions that do not use it do not pay a
 /// byte for it.
 #[cfg(feature = "concurrent")]
 pub fn run_concurrent<F, E>(handler: F) -> !
 where
-    F: Fn(&[u8], &Context<'_>) -> Result<Vec<u8>, E> + Sync,
+    F: Fn(&[u8], &Context<'_>) -> Result<Vec<u8>, E> + Sync + 'static,
     E: Into<Error>,
 {
-    runtime::Runtime::run_concurrent(&|event, ctx| handler(event, ctx).map_err(Into::into))
+    // Never freed: the loops run until the process exits.
+    let handler = Box::leak(Box::new(move |event: &[u8], ctx: &Context<'_>| {
+        handler(event, ctx).map_err(Into::into)
+    }));
+    runtime::Runtime::run_concurrent(handler)
 }
 
 /// Runs fallible set-up before [`run`]: returns what `setup` returns, or, when it fails,

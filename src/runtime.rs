@@ -49,8 +49,7 @@ pub(crate) type StreamHandler<'h> =
 
 /// A handler shared by concurrent loops.
 #[cfg(feature = "concurrent")]
-pub(crate) type ConcurrentHandler<'h> =
-    dyn Fn(&[u8], &Context<'_>) -> Result<Vec<u8>, Error> + Sync + 'h;
+pub(crate) type ConcurrentHandler = dyn Fn(&[u8], &Context<'_>) -> Result<Vec<u8>, Error> + Sync;
 
 /// The handler, behind one pointer so the loop is compiled once.
 pub(crate) type Handler<'h> = dyn FnMut(&[u8], &Context<'_>) -> Result<Vec<u8>, Error> + 'h;
@@ -108,32 +107,28 @@ impl Runtime {
     /// in flight than Lambda allows. With more than one loop `_X_AMZN_TRACE_ID` is not set
     /// (one environment cannot hold each invocation's trace id; use `Context::trace_id`).
     #[cfg(feature = "concurrent")]
-    pub(crate) fn run_concurrent(handler: &ConcurrentHandler<'_>) -> ! {
+    pub(crate) fn run_concurrent(handler: &'static ConcurrentHandler) -> ! {
         let mut first = Runtime::from_env();
         let loops = first.config.max_concurrency();
-        std::thread::scope(|scope| {
-            for i in 1..loops {
-                let spawned = std::thread::Builder::new()
-                    .name(format!("tinylambda-{i}"))
-                    .spawn_scoped(scope, move || {
-                        let mut runtime = Runtime::from_env();
-                        runtime.trace.disable();
-                        loop {
-                            runtime.invoke(&mut |event, ctx| handler(event, ctx));
-                        }
-                    });
-                if spawned.is_err() {
-                    log(&[b"cannot start more concurrent loops: serving with fewer"]);
-                    break;
+        for _ in 1..loops {
+            let started = crate::sys::thread::spawn(Box::new(move || {
+                let mut runtime = Runtime::from_env();
+                runtime.trace.disable();
+                loop {
+                    runtime.invoke(&mut |event, ctx| handler(event, ctx));
                 }
+            }));
+            if !started {
+                log(&[b"cannot start more concurrent loops: serving with fewer"]);
+                break;
             }
-            if loops > 1 {
-                first.trace.disable();
-            }
-            loop {
-                first.invoke(&mut |event, ctx| handler(event, ctx));
-            }
-        })
+        }
+        if loops > 1 {
+            first.trace.disable();
+        }
+        loop {
+            first.invoke(&mut |event, ctx| handler(event, ctx));
+        }
     }
 
     /// One invocation: fetch it, run the handler, post exactly one result.

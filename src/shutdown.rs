@@ -31,11 +31,12 @@ const REGISTER_BODY: &[u8] = b"{\"events\":[]}";
 const MAX_REPLY_BYTES: usize = 64 * 1024;
 
 /// Arranges for `callback` to run when Lambda shuts the function down: registers a no-op
-/// internal extension (so that Lambda sends SIGTERM), installs SIGTERM and SIGINT handlers,
-/// and starts two threads, one parked on `/extension/event/next` and one waiting for the
-/// signal. On the signal, `callback` runs on that thread and the process exits with status
-/// 0. Call it once, before [`crate::run`] (extensions must register before the first
-/// `/next`).
+/// internal extension (so that Lambda sends SIGTERM) and leaves its
+/// `/extension/event/next` request waiting on a connection of its own (the extension has
+/// no events to wait for), installs SIGTERM and SIGINT handlers, and starts a thread that
+/// waits for the signal. On the signal, `callback` runs on that thread and the process
+/// exits with status 0. Call it once, before [`crate::run`] (extensions must register
+/// before the first `/next`).
 ///
 /// `callback` has 500 ms on Lambda before the process is killed; keep it short (flush
 /// buffers, close connections). It runs on its own thread while the main loop may be
@@ -44,7 +45,7 @@ const MAX_REPLY_BYTES: usize = 64 * 1024;
 /// When the extension cannot be registered (an emulator without the Extensions API, say),
 /// one line is logged and the function carries on without SIGTERM.
 ///
-/// Cost: one extra connection, two threads parked in system calls, and one register call at
+/// Cost: one extra connection, one thread blocked in a system call, and one register call at
 /// start; nothing per invocation.
 pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
     let Some(fd) = sys::signals::install() else {
@@ -53,24 +54,23 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
     let Some(conn) = register() else {
         return;
     };
-    let waiter = std::thread::Builder::new()
-        .name("tinylambda-sigterm".into())
-        .spawn(move || {
-            sys::signals::wait(fd);
-            callback();
-            std::process::exit(0)
-        });
-    let parked = std::thread::Builder::new()
-        .name("tinylambda-extension".into())
-        .spawn(move || park(conn));
-    if waiter.is_err() || parked.is_err() {
-        log(&[b"graceful shutdown unavailable: cannot start its threads"]);
+    let waiter = sys::thread::spawn(Box::new(move || {
+        sys::signals::wait(fd);
+        callback();
+        std::process::exit(0)
+    }));
+    if !waiter {
+        log(&[b"graceful shutdown unavailable: cannot start its thread"]);
     }
+    // The `/event/next` request stays in flight for the life of the process: the extension
+    // is then "waiting", which is all Lambda asks of it. Its connection stays open because
+    // it is never dropped.
+    std::mem::forget(conn);
 }
 
-/// Registers the extension; returns its connection, with the `/event/next` request for it
-/// prepared. `None` (after logging why) when that fails.
-fn register() -> Option<(Conn, Recv)> {
+/// Registers the extension and sends its first `/event/next`; returns its connection.
+/// `None` (after logging why) when that fails.
+fn register() -> Option<Conn> {
     let value = env::var("AWS_LAMBDA_RUNTIME_API").ok()?;
     let endpoint = Endpoint::parse(&value).ok()?;
     let mut conn = Conn::new(&endpoint);
@@ -108,17 +108,9 @@ fn register() -> Option<(Conn, Recv)> {
     conn.prepare_with(|buf, prefix, authority| {
         request::write_extension_next(buf, prefix, authority, &identifier)
     });
-    Some((conn, recv))
-}
-
-/// Waits on `/extension/event/next` for as long as the API keeps answering with events (it
-/// sends none to an extension registered for none). Gives up quietly when the API refuses
-/// or the connection fails; never spins.
-fn park((mut conn, mut recv): (Conn, Recv)) {
-    while conn.exchange(&mut recv, Some(&[]), MAX_REPLY_BYTES).is_ok() {
-        if !(200..300).contains(&recv.head.status) {
-            return;
-        }
-        sys::sleep_ms(100);
+    if conn.send_prepared().is_err() {
+        log(&[b"graceful shutdown unavailable: the extension's /event/next could not be sent"]);
+        return None;
     }
+    Some(conn)
 }

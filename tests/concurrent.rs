@@ -44,17 +44,17 @@ fn read_request(conn: &mut TcpStream) -> (String, Vec<u8>) {
 #[test]
 fn three_loops_run_three_invocations_at_once_and_never_ask_for_a_fourth() {
     if child() {
-        let running = AtomicUsize::new(0);
-        let all_in = (Mutex::new(()), Condvar::new());
+        static RUNNING: AtomicUsize = AtomicUsize::new(0);
+        static ALL_IN: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
         tinylambda::run_concurrent(|_: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
             // Count in, then wait (at most 10 s) until all three handlers are running.
-            running.fetch_add(1, Ordering::SeqCst);
-            all_in.1.notify_all();
-            let guard = all_in.0.lock().unwrap();
-            let (_guard, timeout) = all_in
+            RUNNING.fetch_add(1, Ordering::SeqCst);
+            ALL_IN.1.notify_all();
+            let guard = ALL_IN.0.lock().unwrap();
+            let (_guard, timeout) = ALL_IN
                 .1
                 .wait_timeout_while(guard, Duration::from_secs(10), |_| {
-                    running.load(Ordering::SeqCst) < LOOPS
+                    RUNNING.load(Ordering::SeqCst) < LOOPS
                 })
                 .unwrap();
             let trace = std::env::var("_X_AMZN_TRACE_ID").is_ok();
