@@ -1,0 +1,76 @@
+//! The glue that runs a function in a `.sh` file or a sub in a `.pl` file: passed to the
+//! interpreter with `-c`/`-e`, so nothing is copied or rewritten on disk.
+//!
+//! Each takes the file's absolute path and the function's name as arguments. The per-call
+//! ones run one event and exit with the handler's status; the persistent ones speak the
+//! protocol in `frame.rs`, calling the handler once per frame in the same process.
+
+/// bash, one event: source the file, call the function with the event as `$1` (passed as
+/// the third argument when it fits in one; otherwise read from stdin, and given to the
+/// function on its stdin again). Variable names start with `_tl_` so the user's file is
+/// unlikely to clobber them; the file is sourced with no positional parameters, as the
+/// classic bootstrap did.
+pub(crate) const SHELL_ONCE: &str = r#"_tl_file=$1 _tl_fn=$2 _tl_n=$#
+[ $# -gt 2 ] && _tl_event=$3
+set --
+. "$_tl_file" || exit
+if [ "$_tl_n" -gt 2 ]; then
+  "$_tl_fn" "$_tl_event"
+else
+  _tl_event=$(cat)
+  { trap '' PIPE; printf %s "$_tl_event" 2>/dev/null; :; } | "$_tl_fn" "$_tl_event"
+fi
+"#;
+
+/// bash, persistent: source the file once, then per frame export the context, call the
+/// function with the event as `$1` (stdin is /dev/null: it is the protocol stream), and
+/// end the reply with NUL and the function's status (empty for 0). The frame is read in
+/// one `read -N` under `LC_ALL=C`, so counts are bytes whatever the locale; the context
+/// is split with a local IFS and `local -` (bash 4.4), so the user's settings are kept.
+pub(crate) const SHELL_LOOP: &str = r#"_tl_file=$1 _tl_fn=$2
+set --
+. "$_tl_file" || exit
+_tl_export() { local IFS=' ' -; set -f; export $1; }
+while IFS=' ' read -r _tl_n _tl_c; do
+  LC_ALL=C IFS= read -r -N "$((_tl_n + _tl_c))" _tl_frame
+  unset LAMBDA_DEADLINE_MS LAMBDA_INVOKED_FUNCTION_ARN _X_AMZN_TRACE_ID
+  _tl_export "${_tl_frame:0:_tl_c}"
+  "$_tl_fn" "${_tl_frame:_tl_c}" </dev/null
+  _tl_s=$?
+  printf '\0%s\n' "${_tl_s#0}"
+done
+"#;
+
+/// perl, one event: read the event from stdin, load the file, call the sub with the event
+/// and print what it returns (as the classic template did, without the template).
+pub(crate) const PERL_ONCE: &str = r#"my ($file, $name) = @ARGV; @ARGV = ();
+binmode STDIN; binmode STDOUT;
+my $event = do { local $/; <STDIN> };
+$event = '' unless defined $event;
+require $file;
+my $sub = \&{ $name =~ /::/ ? $name : "main::$name" };
+defined &$sub or die "tinylambda-exec: $file defines no sub $name\n";
+my $response = $sub->($event);
+print $response if defined $response;
+"#;
+
+/// perl, persistent: load the file once, move the protocol stream off STDIN (which
+/// becomes /dev/null), then per frame set the context in %ENV, call the sub, and reply.
+/// A `die` is reported like the per-call glue's exit: the message on stderr, status 255.
+pub(crate) const PERL_LOOP: &str = r#"my ($file, $name) = @ARGV; @ARGV = ();
+open(my $in, '<&', \*STDIN) or die "tinylambda-exec: stdin: $!\n";
+open(STDIN, '<', '/dev/null') or die "tinylambda-exec: /dev/null: $!\n";
+binmode $in; binmode STDOUT; $| = 1;
+require $file;
+my $sub = \&{ $name =~ /::/ ? $name : "main::$name" };
+defined &$sub or die "tinylambda-exec: $file defines no sub $name\n";
+while (defined(my $head = <$in>)) {
+    my ($n, $c) = split ' ', $head;
+    read($in, my $frame, $n + $c) == $n + $c or last;
+    delete @ENV{qw(LAMBDA_DEADLINE_MS LAMBDA_INVOKED_FUNCTION_ARN _X_AMZN_TRACE_ID)};
+    for (split / /, substr($frame, 0, $c)) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v }
+    my $response = eval { $sub->(substr($frame, $c)) };
+    if ($@) { print STDERR $@; print "\0", "255\n" }
+    else { print defined $response ? $response : '', "\0\n" }
+}
+"#;

@@ -1,0 +1,90 @@
+//! The libc calls std has no safe equivalent for; the only `unsafe` code in the binary.
+//!
+//! - `poll`: one thread waits on the child's stdout, stderr and stdin, its exit and the
+//!   deadline at once, so nothing can deadlock and no thread is started per invocation.
+//! - `kill` of a process group: `Child::kill` reaches one process, but a handler script's
+//!   own children (a `sleep`, a pipeline) must go too, or they keep the pipes open.
+//! - `fcntl(F_SETFL, O_NONBLOCK)` on our end of the child's stdin: a write never blocks,
+//!   however much of the event the child has not read yet.
+//! - `pidfd_open` (Linux 5.3): a descriptor that becomes readable when the child exits, so
+//!   `poll` notices a child that exits while something else still holds its pipes.
+
+use std::ffi::{c_int, c_long, c_short, c_ulong};
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// `struct pollfd`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PollFd {
+    /// The descriptor to watch.
+    pub fd: c_int,
+    /// What to wait for.
+    pub events: c_short,
+    /// What happened (set by `poll`).
+    pub revents: c_short,
+}
+
+/// Readable (or, for a pidfd, exited).
+pub(crate) const POLLIN: c_short = 0x1;
+/// Writable.
+pub(crate) const POLLOUT: c_short = 0x4;
+/// Error, hang-up or invalid descriptor: the end of that stream.
+pub(crate) const POLLEND: c_short = 0x8 | 0x10 | 0x20;
+
+const F_SETFL: c_int = 4;
+const O_NONBLOCK: c_int = 0o4000;
+const SIGKILL: c_int = 9;
+/// The same number on every Linux architecture (it postdates the per-architecture tables).
+const SYS_PIDFD_OPEN: c_long = 434;
+
+unsafe extern "C" {
+    fn poll(fds: *mut PollFd, nfds: c_ulong, timeout: c_int) -> c_int;
+    fn kill(pid: c_int, sig: c_int) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+    fn syscall(number: c_long, ...) -> c_long;
+}
+
+/// Waits until one of `fds` is ready or `timeout_ms` passes (-1: no limit); the number of
+/// ready descriptors, 0 on timeout.
+pub(crate) fn wait(fds: &mut [PollFd], timeout_ms: c_int) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe a live, writable slice of `struct pollfd`.
+    let n = unsafe { poll(fds.as_mut_ptr(), fds.len() as c_ulong, timeout_ms) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Sends SIGKILL to every process in the group `pgid` (a child started with
+/// `process_group(0)` leads a group whose id is its pid). Ignores errors: the group may
+/// be gone already.
+pub(crate) fn kill_group(pgid: u32) {
+    match c_int::try_from(pgid) {
+        // Never 0 or 1: `kill(0)` and `kill(-1)` would reach our own group or everything.
+        Ok(pgid) if pgid > 1 => {
+            // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+            unsafe { kill(-pgid, SIGKILL) };
+        }
+        _ => {}
+    }
+}
+
+/// Makes writes to `fd` return `WouldBlock` instead of waiting. Only the file status flags
+/// change (the access mode bits are ignored by `F_SETFL`), and only for this end of the
+/// pipe: the child's end is a separate open file.
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl(2) with F_SETFL takes an int argument and touches no memory of ours.
+    if unsafe { fcntl(fd, F_SETFL, O_NONBLOCK) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A descriptor that becomes readable when process `pid` (our unreaped child) exits;
+/// `None` on kernels without `pidfd_open`.
+pub(crate) fn pidfd(pid: u32) -> Option<OwnedFd> {
+    let pid = c_int::try_from(pid).ok()?;
+    // SAFETY: pidfd_open(2) takes a pid and flags and touches no memory of ours.
+    let fd = unsafe { syscall(SYS_PIDFD_OPEN, pid, 0 as c_int) };
+    let fd = RawFd::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: the kernel just returned this descriptor to us, and nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}

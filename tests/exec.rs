@@ -1,0 +1,1048 @@
+//! `tinylambda-exec` end to end: real bash and perl handlers, executables and a local web
+//! server, behind the real binary, against the scripted fake Runtime API in `support`.
+//!
+//! Each test re-runs this test binary as the bootstrap child (as the other integration
+//! tests do), which then replaces itself with `tinylambda-exec` (`exec`, same process and
+//! environment), so the server sees exactly what a deployed `bootstrap` would send.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::{env, fs, thread};
+
+use support::{Outcome, Request, Step, accepted, child, event, serve_with};
+
+const EXEC: &str = env!("CARGO_BIN_EXE_tinylambda-exec");
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/exec");
+const SEED_REPLY: &[u8] = br#"{"statusCode": 200, "body": "Hello World"}"#;
+const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:test";
+const TRACE: &str = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1";
+
+/// In the bootstrap child: become `tinylambda-exec`, keeping the process and environment.
+fn become_exec() -> ! {
+    let error = Command::new(EXEC).exec();
+    panic!("exec {EXEC}: {error}");
+}
+
+/// Runs `tinylambda-exec` (as test `test`'s child) with `vars` against `steps`.
+fn run(test: &str, vars: &[(&str, &str)], steps: Vec<Step>) -> Outcome {
+    serve_with(test, steps, |cmd, port| {
+        cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"));
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+    })
+}
+
+/// A fresh directory of handler files for `test`; `(name, mode, text)` each.
+fn task_root(test: &str, files: &[(&str, u32, &str)]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("exec")
+        .join(test);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    for (name, mode, text) in files {
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(*mode)).unwrap();
+    }
+    dir
+}
+
+/// An invocation, then the 202 for its result.
+fn invocation(id: &str, body: &[u8]) -> [Step; 2] {
+    [Step::Reply(event(id, body, &[])), Step::Reply(accepted())]
+}
+
+/// A `/next` reply with only the request id, `headers`, and the body.
+fn bare_event(id: &str, body: &[u8], headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\n"
+    );
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A deadline `ms` from now, as `Lambda-Runtime-Deadline-Ms` carries it.
+fn due_in(ms: u64) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    (now.as_millis() as u64 + ms).to_string()
+}
+
+fn steps<const N: usize>(invocations: [[Step; 2]; N]) -> Vec<Step> {
+    invocations.into_iter().flatten().collect()
+}
+
+fn assert_response(post: &Request, id: &str, body: &[u8]) {
+    assert_eq!(
+        (post.method.as_str(), post.path.as_str()),
+        (
+            "POST",
+            format!("/2018-06-01/runtime/invocation/{id}/response").as_str()
+        ),
+        "expected a response for {id}, got {}",
+        post.text()
+    );
+    assert!(
+        post.body == body,
+        "response for {id}: {:?}",
+        String::from_utf8_lossy(&post.body[..post.body.len().min(300)])
+    );
+}
+
+/// Asserts `post` is the `/error` for `id` with this type, and returns its message.
+fn error_message(post: &Request, id: &str, error_type: &str) -> String {
+    assert_eq!(
+        post.path,
+        format!("/2018-06-01/runtime/invocation/{id}/error"),
+        "expected an error for {id}, got {}",
+        post.text()
+    );
+    assert_eq!(
+        post.header("Lambda-Runtime-Function-Error-Type"),
+        Some(error_type),
+        "{}",
+        post.text()
+    );
+    assert_eq!(json_string(&post.text(), "errorType"), error_type);
+    json_string(&post.text(), "errorMessage")
+}
+
+/// The string value of `field` in a flat JSON object.
+fn json_string(json: &str, field: &str) -> String {
+    let key = format!("\"{field}\":\"");
+    let start = json
+        .find(&key)
+        .unwrap_or_else(|| panic!("{field} in {json}"))
+        + key.len();
+    let mut out = String::new();
+    let mut chars = json[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return out,
+            '\\' => match chars.next().unwrap() {
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap());
+                }
+                'n' => out.push('\n'),
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    panic!("unterminated {field} in {json}");
+}
+
+/// The `"name": value` number in a JSON reply.
+fn json_number(json: &[u8], name: &str) -> u64 {
+    let text = String::from_utf8_lossy(json);
+    let key = format!("\"{name}\": ");
+    let start = text
+        .find(&key)
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+        + key.len();
+    text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+fn assert_init_error(out: &Outcome, error_type: &str, message: &str) {
+    assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
+    let post = &out.requests[0];
+    assert_eq!(
+        (post.method.as_str(), post.path.as_str()),
+        ("POST", "/2018-06-01/runtime/init/error")
+    );
+    assert_eq!(
+        post.header("Lambda-Runtime-Function-Error-Type"),
+        Some(error_type)
+    );
+    let text = json_string(&post.text(), "errorMessage");
+    assert!(text.contains(message), "{message:?} not in {text:?}");
+    assert!(!out.stderr.contains("panicked"), "no panic: {}", out.stderr);
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-call mode
+
+#[test]
+fn the_seed_bash_handler_answers_unchanged_and_its_stderr_reaches_the_log() {
+    if child() {
+        become_exec()
+    }
+    let out = run(
+        "the_seed_bash_handler_answers_unchanged_and_its_stderr_reaches_the_log",
+        &[
+            ("_HANDLER", "function.handler"),
+            ("LAMBDA_TASK_ROOT", EXAMPLES),
+        ],
+        steps([
+            invocation("a", br#"{"hello":"world"}"#),
+            invocation("b", br#"{"path":"/x","n":2}"#),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_eq!(posts.len(), 2);
+    assert_response(posts[0], "a", SEED_REPLY);
+    assert_response(posts[1], "b", SEED_REPLY);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(lines.contains(&r#"{"hello":"world"}"#), "{lines:?}");
+    assert!(lines.contains(&r#"{"path":"/x","n":2}"#), "{lines:?}");
+    assert!(out.requests.iter().all(|r| r.conn == 0), "one connection");
+}
+
+#[test]
+fn a_perl_handler_gets_the_event_and_what_it_returns_is_the_response() {
+    if child() {
+        become_exec()
+    }
+    let out = run(
+        "a_perl_handler_gets_the_event_and_what_it_returns_is_the_response",
+        &[
+            ("_HANDLER", "lambda_script.handler"),
+            ("LAMBDA_TASK_ROOT", EXAMPLES),
+        ],
+        steps([invocation("p", br#"{"request":"Hey perl lambda!!"}"#)]),
+    );
+    out.assert_ran_to_the_end();
+    let reply = out.posts()[0].text();
+    assert!(reply.starts_with('{') && reply.ends_with('}'), "{reply}");
+    assert!(
+        reply.contains(r#""request":"Hey perl lambda!!""#),
+        "{reply}"
+    );
+    assert!(
+        reply.contains(r#""reply":"Hello from Perl on tinylambda-exec""#),
+        "{reply}"
+    );
+}
+
+#[test]
+fn an_executable_gets_the_event_on_stdin_and_the_context_in_its_environment() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "an_executable_gets_the_event_on_stdin_and_the_context_in_its_environment",
+        &[(
+            "context",
+            0o755,
+            "#!/bin/sh\nprintf '%s|%s|%s|%s|' \"$LAMBDA_REQUEST_ID\" \"$LAMBDA_DEADLINE_MS\" \
+             \"$LAMBDA_INVOKED_FUNCTION_ARN\" \"${_X_AMZN_TRACE_ID-none}\"\ncat\necho\n",
+        )],
+    );
+    let binary = b"bytes \x00\xff\xfe and a newline\n";
+    let out = run(
+        "an_executable_gets_the_event_on_stdin_and_the_context_in_its_environment",
+        &[
+            ("_HANDLER", "context"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        vec![
+            Step::Reply(event("e1", binary, &[])),
+            Step::Reply(accepted()),
+            Step::Reply(bare_event("e2", b"{}", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let mut expected = format!("e1|4102444800000|{ARN}|{TRACE}|").into_bytes();
+    expected.extend_from_slice(binary);
+    expected.push(b'\n');
+    assert_response(posts[0], "e1", &expected);
+    assert_response(posts[1], "e2", b"e2|||none|{}\n");
+}
+
+#[test]
+fn a_failing_handler_reports_its_exit_status_and_the_end_of_its_stderr() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "a_failing_handler_reports_its_exit_status_and_the_end_of_its_stderr",
+        &[(
+            "fail.sh",
+            0o644,
+            r#"handler () {
+  case $1 in
+    ok) echo fine; return ;;
+    segv) echo "about to crash" >&2; kill -SEGV $$ ;;
+  esac
+  i=0; while [ $i -lt 500 ]; do echo "noise line $i" >&2; i=$((i + 1)); done
+  echo "cannot handle $1" >&2
+  return 3
+}
+"#,
+        )],
+    );
+    let out = run(
+        "a_failing_handler_reports_its_exit_status_and_the_end_of_its_stderr",
+        &[
+            ("_HANDLER", "fail.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        steps([
+            invocation("bad", b"{\"x\":1}"),
+            invocation("crash", b"segv"),
+            invocation("good", b"ok"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let message = error_message(posts[0], "bad", "Runtime.ExitError");
+    assert!(message.starts_with("exit status 3: "), "{message}");
+    assert!(
+        message.ends_with("noise line 499\ncannot handle {\"x\":1}"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("noise line 0\n"),
+        "only the tail: {message}"
+    );
+    assert!(message.len() < 4200);
+    let message = error_message(posts[1], "crash", "Runtime.ExitError");
+    assert_eq!(message, "killed by signal 11: about to crash");
+    assert_response(posts[2], "good", b"fine");
+    assert!(
+        out.stderr.contains("noise line 0\n"),
+        "the whole stderr is logged"
+    );
+}
+
+#[test]
+fn a_one_mib_event_reaches_a_shell_function_as_its_argument_and_on_stdin() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "a_one_mib_event_reaches_a_shell_function_as_its_argument_and_on_stdin",
+        &[(
+            "size.sh",
+            0o644,
+            "handler () {\n  input=$(cat)\n  [ \"$input\" = \"$1\" ] && printf '%s bytes' \"${#1}\"\n}\n",
+        )],
+    );
+    let small = vec![b'a'; 100 * 1024]; // fits in one argument
+    let large: Vec<u8> = (0..1 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+    let out = run(
+        "a_one_mib_event_reaches_a_shell_function_as_its_argument_and_on_stdin",
+        &[
+            ("_HANDLER", "size.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        steps([invocation("small", &small), invocation("large", &large)]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "small", b"102400 bytes");
+    assert_response(posts[1], "large", b"1048576 bytes");
+}
+
+#[test]
+fn a_one_mib_event_goes_through_an_executable_byte_for_byte() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "a_one_mib_event_goes_through_an_executable_byte_for_byte",
+        &[("echo", 0o755, "#!/bin/sh\nexec cat\n")],
+    );
+    let large: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 % 256) as u8).collect();
+    let out = run(
+        "a_one_mib_event_goes_through_an_executable_byte_for_byte",
+        &[
+            ("_HANDLER", "echo"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        steps([invocation("large", &large)]),
+    );
+    out.assert_ran_to_the_end();
+    assert_response(out.posts()[0], "large", &large);
+}
+
+#[test]
+fn a_handler_that_ignores_stdin_still_answers_a_large_event() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "a_handler_that_ignores_stdin_still_answers_a_large_event",
+        &[
+            ("ignore", 0o755, "#!/bin/sh\necho ignored\n"),
+            ("quiet.sh", 0o644, "handler () { echo \"quiet\"; }\n"),
+        ],
+    );
+    let large = vec![b'x'; 4 << 20];
+    let out = run(
+        "a_handler_that_ignores_stdin_still_answers_a_large_event",
+        &[
+            ("_HANDLER", "ignore"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        steps([invocation("i1", &large), invocation("i2", b"{}")]),
+    );
+    out.assert_ran_to_the_end();
+    assert_response(out.posts()[0], "i1", b"ignored\n");
+    assert_response(out.posts()[1], "i2", b"ignored\n");
+    // A shell function given a large event through the pipe, which it never reads.
+    let out = run(
+        "a_handler_that_ignores_stdin_still_answers_a_large_event",
+        &[
+            ("_HANDLER", "quiet.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        steps([invocation("q1", &large)]),
+    );
+    out.assert_ran_to_the_end();
+    assert_response(out.posts()[0], "q1", b"quiet");
+}
+
+#[test]
+fn output_over_six_mib_is_reported_and_the_next_invocation_runs() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "output_over_six_mib_is_reported_and_the_next_invocation_runs",
+        &[(
+            "print",
+            0o755,
+            "#!/bin/sh\nhead -c \"$(cat)\" /dev/zero | tr '\\0' a\n",
+        )],
+    );
+    let out = run(
+        "output_over_six_mib_is_reported_and_the_next_invocation_runs",
+        &[
+            ("_HANDLER", "print"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        steps([
+            invocation("five", b"5000000"),
+            invocation("seven", b"7340032"),
+            invocation("two", b"2"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "five", &vec![b'a'; 5_000_000]);
+    let message = error_message(posts[1], "seven", "Function.ResponseSizeTooLarge");
+    assert_eq!(
+        message,
+        "the response is 7340032 bytes, over Lambda's limit of 6291556"
+    );
+    assert_response(posts[2], "two", b"aa");
+}
+
+#[test]
+fn stderr_larger_than_a_pipe_does_not_block_the_handler() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "stderr_larger_than_a_pipe_does_not_block_the_handler",
+        &[(
+            "chatty",
+            0o755,
+            "#!/usr/bin/perl\nprint STDERR \"log line $_\\n\" for 1 .. 20000;\nprint \"done\";\n",
+        )],
+    );
+    let out = run(
+        "stderr_larger_than_a_pipe_does_not_block_the_handler",
+        &[
+            ("_HANDLER", "chatty"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        steps([invocation("c", b"{}")]),
+    );
+    out.assert_ran_to_the_end();
+    assert_response(out.posts()[0], "c", b"done");
+    let logged: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("log line "))
+        .collect();
+    assert_eq!(logged.len(), 20000, "every line, whole");
+    assert_eq!(logged[19999], "log line 20000");
+}
+
+#[test]
+fn a_handler_outliving_the_deadline_is_killed_with_its_children() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "a_handler_outliving_the_deadline_is_killed_with_its_children",
+        &[(
+            "slow",
+            0o755,
+            "#!/bin/sh\n[ \"$(cat)\" = fast ] && exec echo fast\n\
+             sleep 30 &\necho $! > \"$LAMBDA_TASK_ROOT/sleeper\"\necho \"waiting for $!\" >&2\nwait\n",
+        )],
+    );
+    let started = Instant::now();
+    let out = run(
+        "a_handler_outliving_the_deadline_is_killed_with_its_children",
+        &[
+            ("_HANDLER", "slow"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        vec![
+            Step::Reply(bare_event(
+                "slow",
+                b"slow",
+                &[("Lambda-Runtime-Deadline-Ms", &due_in(1500))],
+            )),
+            Step::Reply(accepted()),
+            // cargo lambda's deadline, long past: no deadline at all, not "kill at once".
+            Step::Reply(bare_event(
+                "past",
+                b"fast",
+                &[("Lambda-Runtime-Deadline-Ms", "600000")],
+            )),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the 30 s sleep was not waited for"
+    );
+    let posts = out.posts();
+    let message = error_message(posts[0], "slow", "Runtime.Timeout");
+    assert!(
+        message.starts_with("still running 50 ms before the deadline: killed: waiting for"),
+        "{message}"
+    );
+    assert_response(posts[1], "past", b"fast\n");
+    let sleeper = fs::read_to_string(root.join("sleeper")).unwrap();
+    let stat = fs::read_to_string(format!("/proc/{}/stat", sleeper.trim())).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "the handler's own child is gone too: {stat}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Persistent mode
+
+/// A bash function and a Perl sub that count their calls in a global: one process for
+/// several invocations shows in the count and the pid.
+const COUNTER_SH: &str = r#"count=0
+handler () {
+  count=$((count + 1))
+  case $1 in
+    exit) exit 4 ;;
+    fail) echo "refusing $1" >&2; return 5 ;;
+    hang) echo "hanging" >&2; sleep 30 ;;
+  esac
+  printf '{"pid": %d, "count": %d, "id": "%s", "trace": "%s", "event": %s}\n' \
+    $$ "$count" "$LAMBDA_REQUEST_ID" "${_X_AMZN_TRACE_ID-unset}" "$1"
+}
+"#;
+
+const COUNTER_PL: &str = r#"use strict; use warnings;
+my $count = 0;
+sub handler {
+    my ($event) = @_;
+    $count++;
+    die "refusing $event\n" if $event eq 'fail';
+    return sprintf('{"pid": %d, "count": %d, "id": "%s", "trace": "%s", "event": %s}',
+        $$, $count, $ENV{LAMBDA_REQUEST_ID}, $ENV{_X_AMZN_TRACE_ID} // 'unset', $event);
+}
+1;
+"#;
+
+fn counted(post: &Request) -> (u64, u64) {
+    (
+        json_number(&post.body, "pid"),
+        json_number(&post.body, "count"),
+    )
+}
+
+#[test]
+fn persistent_mode_serves_invocations_from_one_shell_process_with_their_context() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "persistent_mode_serves_invocations_from_one_shell_process_with_their_context",
+        &[("counter.sh", 0o644, COUNTER_SH)],
+    );
+    let out = run(
+        "persistent_mode_serves_invocations_from_one_shell_process_with_their_context",
+        &[
+            ("_HANDLER", "counter.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        vec![
+            Step::Reply(event("r1", br#"{"n":1}"#, &[])),
+            Step::Reply(accepted()),
+            Step::Reply(bare_event("r2", "{\"s\":\"é ü\"}".as_bytes(), &[])),
+            Step::Reply(accepted()),
+            Step::Reply(event("r3", b"[3]", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let pid = json_number(&posts[0].body, "pid");
+    for (i, (post, id)) in posts.iter().zip(["r1", "r2", "r3"]).enumerate() {
+        assert_eq!(counted(post), (pid, i as u64 + 1), "{}", post.text());
+        assert!(
+            post.text().contains(&format!("\"id\": \"{id}\"")),
+            "{}",
+            post.text()
+        );
+    }
+    assert!(posts[0].text().contains(&format!("\"trace\": \"{TRACE}\"")));
+    assert!(
+        posts[1].text().contains("\"trace\": \"unset\""),
+        "no stale trace id"
+    );
+    assert!(
+        posts[1].text().contains("\"event\": {\"s\":\"é ü\"}"),
+        "UTF-8 intact"
+    );
+    assert!(
+        posts[2].text().ends_with("\"event\": [3]}"),
+        "trailing newline trimmed"
+    );
+}
+
+#[test]
+fn persistent_mode_serves_invocations_from_one_perl_process() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "persistent_mode_serves_invocations_from_one_perl_process",
+        &[("counter.pl", 0o644, COUNTER_PL)],
+    );
+    let out = run(
+        "persistent_mode_serves_invocations_from_one_perl_process",
+        &[
+            ("_HANDLER", "counter.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        steps([
+            invocation("p1", b"1"),
+            invocation("p2", b"fail"),
+            invocation("p3", b"3"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let pid = json_number(&posts[0].body, "pid");
+    assert_eq!(counted(posts[0]), (pid, 1));
+    let message = error_message(posts[1], "p2", "Runtime.ExitError");
+    assert_eq!(message, "exit status 255: refusing fail");
+    assert_eq!(
+        counted(posts[2]),
+        (pid, 3),
+        "a die does not end the process"
+    );
+    assert!(posts[2].text().contains("\"id\": \"p3\""));
+}
+
+#[test]
+fn persistent_mode_runs_the_seed_handler_unchanged() {
+    if child() {
+        become_exec()
+    }
+    let out = run(
+        "persistent_mode_runs_the_seed_handler_unchanged",
+        &[
+            ("_HANDLER", "function.handler"),
+            ("LAMBDA_TASK_ROOT", EXAMPLES),
+            ("TINYLAMBDA_PERSISTENT", "true"),
+        ],
+        steps([invocation("s1", br#"{"a":1}"#), invocation("s2", b"")]),
+    );
+    out.assert_ran_to_the_end();
+    assert_response(out.posts()[0], "s1", SEED_REPLY);
+    assert_response(out.posts()[1], "s2", SEED_REPLY);
+    assert!(
+        out.stderr.lines().any(|l| l == r#"{"a":1}"#),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_persistent_handler_that_fails_exits_or_hangs_is_reported_and_replaced() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "a_persistent_handler_that_fails_exits_or_hangs_is_reported_and_replaced",
+        &[("counter.sh", 0o644, COUNTER_SH)],
+    );
+    let out = run(
+        "a_persistent_handler_that_fails_exits_or_hangs_is_reported_and_replaced",
+        &[
+            ("_HANDLER", "counter.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        steps([
+            invocation("one", b"1"),
+            invocation("fail", b"fail"),
+            invocation("three", b"3"),
+            invocation("exit", b"exit"),
+            invocation("five", b"5"),
+            [
+                Step::Reply(bare_event(
+                    "hang",
+                    b"hang",
+                    &[("Lambda-Runtime-Deadline-Ms", &due_in(2500))],
+                )),
+                Step::Reply(accepted()),
+            ],
+            invocation("seven", b"7"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let (first, _) = counted(posts[0]);
+    assert_eq!(
+        error_message(posts[1], "fail", "Runtime.ExitError"),
+        "exit status 5: refusing fail"
+    );
+    assert_eq!(counted(posts[2]), (first, 3), "a failure keeps the process");
+    assert_eq!(
+        error_message(posts[3], "exit", "Runtime.ExitError"),
+        "the handler process ended during the invocation (exit status 4)"
+    );
+    let (second, count) = counted(posts[4]);
+    assert_ne!(second, first, "a new process after the exit");
+    assert_eq!(count, 1);
+    assert_eq!(
+        error_message(posts[5], "hang", "Runtime.Timeout"),
+        "still running 50 ms before the deadline: killed: hanging"
+    );
+    let (third, count) = counted(posts[6]);
+    assert!(
+        third != second && count == 1,
+        "a new process after the kill"
+    );
+}
+
+#[test]
+fn the_documented_persistent_examples_speak_the_protocol() {
+    if child() {
+        become_exec()
+    }
+    for example in ["persistent.sh", "persistent.pl"] {
+        let out = run(
+            "the_documented_persistent_examples_speak_the_protocol",
+            &[
+                ("_HANDLER", example),
+                ("LAMBDA_TASK_ROOT", EXAMPLES),
+                ("TINYLAMBDA_PERSISTENT", "1"),
+            ],
+            steps([
+                invocation("x1", br#"{"a":1}"#),
+                invocation("x2", b""),
+                invocation("x3", "[\"ü\"]".as_bytes()),
+            ]),
+        );
+        out.assert_ran_to_the_end();
+        let posts = out.posts();
+        let pid = json_number(&posts[0].body, "pid");
+        assert_eq!(counted(posts[0]), (pid, 1), "{example}");
+        assert!(
+            posts[0].text().ends_with(r#""event": {"a":1}}"#),
+            "{example}"
+        );
+        assert_eq!(
+            error_message(posts[1], "x2", "Function.EmptyEvent"),
+            "empty event"
+        );
+        assert_eq!(counted(posts[2]), (pid, 3), "{example}");
+        assert!(
+            posts[2].text().ends_with("\"event\": [\"ü\"]}"),
+            "{example}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Web adapter
+
+/// A small HTTP/1.1 server: for each POST it answers with what it received, and with 500
+/// for the body `"fail"`; chunked for `"chunked"`. Counts connections.
+fn serve_http(listener: TcpListener, name: &'static str, conns: Arc<AtomicUsize>) {
+    for (n, stream) in listener.incoming().enumerate() {
+        let Ok(stream) = stream else { continue };
+        conns.fetch_add(1, Ordering::SeqCst);
+        thread::spawn(move || answer_requests(stream, name, n));
+    }
+}
+
+fn answer_requests(stream: TcpStream, name: &str, conn: usize) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0;
+        let mut id = String::new();
+        let mut content_type = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (header, value) = line.split_once(": ").unwrap();
+            match header.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.parse().unwrap(),
+                "lambda-runtime-aws-request-id" => id = value.to_owned(),
+                "content-type" => content_type = value.to_owned(),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let body = String::from_utf8(body).unwrap();
+        let path = request_line.split(' ').nth(1).unwrap_or_default();
+        let reply = format!(
+            r#"{{"server": "{name}", "conn": {conn}, "path": "{path}", "id": "{id}", "type": "{content_type}", "body": {body}}}"#
+        );
+        let response = match body.as_str() {
+            "\"fail\"" => {
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 15\r\n\r\nserver exploded"
+                    .to_owned()
+            }
+            "\"chunked\"" => format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{reply}\r\n0\r\n\r\n",
+                reply.len()
+            ),
+            _ => format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{reply}",
+                reply.len()
+            ),
+        };
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn the_web_adapter_posts_each_event_to_the_local_server_over_one_connection() {
+    if child() {
+        become_exec()
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let conns = Arc::new(AtomicUsize::new(0));
+    {
+        let conns = conns.clone();
+        thread::spawn(move || serve_http(listener, "in-test", conns));
+    }
+    let url = format!("http://127.0.0.1:{port}/events");
+    let out = run(
+        "the_web_adapter_posts_each_event_to_the_local_server_over_one_connection",
+        &[("TINYLAMBDA_WEB_URL", &url), ("_HANDLER", "ignored")],
+        steps([
+            invocation("w1", br#"{"a":1}"#),
+            invocation("w2", br#""chunked""#),
+            invocation("w3", br#""fail""#),
+            invocation("w4", b"[4]"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let reply = |id: &str, body: &str| {
+        format!(
+            r#"{{"server": "in-test", "conn": 0, "path": "/events", "id": "{id}", "type": "application/json", "body": {body}}}"#
+        )
+    };
+    assert_response(posts[0], "w1", reply("w1", r#"{"a":1}"#).as_bytes());
+    assert_response(posts[1], "w2", reply("w2", r#""chunked""#).as_bytes());
+    assert_eq!(
+        error_message(posts[2], "w3", "Function.HttpStatus"),
+        format!("{url} answered 500: server exploded")
+    );
+    assert_response(posts[3], "w4", reply("w4", "[4]").as_bytes());
+    assert_eq!(conns.load(Ordering::SeqCst), 1, "one kept-alive connection");
+}
+
+/// Set (only) for the server process that `TINYLAMBDA_WEB_START` starts in the next test.
+const SERVER_PORT: &str = "TINYLAMBDA_TEST_WEB_PORT";
+
+#[test]
+fn the_web_adapter_starts_the_server_and_waits_for_its_port() {
+    if let Ok(port) = env::var(SERVER_PORT) {
+        // The server process: listen only after a while, as a real server starting up,
+        // and go away when the bootstrap that started it does.
+        let parent = std::os::unix::process::parent_id();
+        thread::sleep(Duration::from_millis(300));
+        let listener = TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
+        thread::spawn(move || serve_http(listener, "started", Arc::default()));
+        while std::os::unix::process::parent_id() == parent {
+            thread::sleep(Duration::from_millis(20));
+        }
+        return;
+    }
+    if child() {
+        become_exec()
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let me = env::current_exe().unwrap();
+    let start = format!(
+        "{SERVER_PORT}={port} exec '{}' the_web_adapter_starts_the_server_and_waits_for_its_port \
+         --exact --test-threads=1 >/dev/null 2>&1",
+        me.display()
+    );
+    let out = run(
+        "the_web_adapter_starts_the_server_and_waits_for_its_port",
+        &[
+            ("TINYLAMBDA_WEB_URL", &format!("http://localhost:{port}")),
+            ("TINYLAMBDA_WEB_START", &start),
+            ("TINYLAMBDA_WEB_WAIT_MS", "5000"),
+        ],
+        steps([invocation("s1", b"1"), invocation("s2", b"2")]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert!(
+        posts[0]
+            .text()
+            .starts_with(r#"{"server": "started", "conn": 0, "path": "/""#),
+        "{}",
+        posts[0].text()
+    );
+    assert!(posts[1].text().contains(r#""conn": 0"#), "kept alive");
+}
+
+#[test]
+fn a_web_server_that_never_listens_is_an_init_error() {
+    if child() {
+        become_exec()
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = run(
+        "a_web_server_that_never_listens_is_an_init_error",
+        &[
+            ("TINYLAMBDA_WEB_URL", &url),
+            ("TINYLAMBDA_WEB_START", "echo starting >&2; exit 3"),
+        ],
+        vec![Step::Reply(accepted())],
+    );
+    assert_init_error(&out, "Runtime.StartError", "ended (exit status 3) before");
+    assert!(
+        out.stderr.contains("starting"),
+        "the server's output is logged"
+    );
+    let started = Instant::now();
+    let out = run(
+        "a_web_server_that_never_listens_is_an_init_error",
+        &[
+            ("TINYLAMBDA_WEB_URL", &url),
+            ("TINYLAMBDA_WEB_START", "sleep 30"),
+            ("TINYLAMBDA_WEB_WAIT_MS", "300"),
+        ],
+        vec![Step::Reply(accepted())],
+    );
+    assert_init_error(
+        &out,
+        "Runtime.StartTimeout",
+        "did not accept connections within 300 ms",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the sleep was killed"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Init errors
+
+#[test]
+fn a_missing_or_unrunnable_handler_is_an_init_error() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "a_missing_or_unrunnable_handler_is_an_init_error",
+        &[("app.py", 0o644, "print('hi')\n"), ("plain", 0o644, "")],
+    );
+    let root = root.to_str().unwrap();
+    let cases = [
+        (
+            "function.handler",
+            "Runtime.NoSuchHandler",
+            format!(
+                "no {root}/function.sh or {root}/function.pl, and no executable {root}/function.handler"
+            ),
+        ),
+        (
+            "app.handler",
+            "Runtime.NoSuchHandler",
+            format!("{root}/app.py: unknown extension"),
+        ),
+        (
+            "plain",
+            "Runtime.NoSuchHandler",
+            format!("{root}/plain is not executable"),
+        ),
+    ];
+    for (handler, error_type, message) in cases {
+        let out = run(
+            "a_missing_or_unrunnable_handler_is_an_init_error",
+            &[("_HANDLER", handler), ("LAMBDA_TASK_ROOT", root)],
+            vec![Step::Reply(accepted())],
+        );
+        assert_init_error(&out, error_type, &message);
+        assert!(out.stderr.contains(&message), "logged too: {}", out.stderr);
+    }
+    let out = run(
+        "a_missing_or_unrunnable_handler_is_an_init_error",
+        &[
+            ("_HANDLER", "app.handler"),
+            ("LAMBDA_TASK_ROOT", root),
+            ("TINYLAMBDA_PERSISTENT", "maybe"),
+        ],
+        vec![Step::Reply(accepted())],
+    );
+    assert_init_error(
+        &out,
+        "Runtime.ConfigInvalid",
+        "TINYLAMBDA_PERSISTENT=maybe: expected 1 or 0",
+    );
+}
