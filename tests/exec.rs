@@ -787,6 +787,52 @@ fn the_documented_persistent_examples_speak_the_protocol() {
     }
 }
 
+#[test]
+fn a_persistent_process_that_ended_between_invocations_is_started_again() {
+    if child() {
+        become_exec()
+    }
+    let root = task_root(
+        "a_persistent_process_that_ended_between_invocations_is_started_again",
+        &[(
+            "once",
+            0o755,
+            "#!/bin/bash\nexport LC_ALL=C\nwhile read -r n c; do\n  read -r -N \"$c\" context\n  \
+             read -r -N \"$n\" event\n  printf '{\"pid\": %d, \"count\": 1}\\0\\n' $$\n  \
+             [ \"$event\" = bye ] && exit 0\ndone\n",
+        )],
+    );
+    let out = run(
+        "a_persistent_process_that_ended_between_invocations_is_started_again",
+        &[
+            ("_HANDLER", "once"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        vec![
+            Step::Reply(event("b1", b"bye", &[])),
+            // Hold the next invocation back until the process has surely ended.
+            Step::ReplyPause(accepted(), Duration::from_millis(300)),
+            Step::Reply(event("b2", b"hello", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let (first, _) = counted(posts[0]);
+    let (second, _) = counted(posts[1]);
+    assert_ne!(
+        first, second,
+        "a new process answered the second invocation"
+    );
+    assert!(
+        out.stderr
+            .contains("the handler process had ended (exit status 0); starting it again"),
+        "{}",
+        out.stderr
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Web adapter
 
@@ -833,6 +879,17 @@ fn answer_requests(stream: TcpStream, name: &str, conn: usize) {
         let reply = format!(
             r#"{{"server": "{name}", "conn": {conn}, "path": "{path}", "id": "{id}", "type": "{content_type}", "body": {body}}}"#
         );
+        if body == "\"close\"" {
+            // Answer, then close without saying so, as a server's idle timeout does.
+            let _ = writer.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{reply}",
+                    reply.len()
+                )
+                .as_bytes(),
+            );
+            return;
+        }
         let response = match body.as_str() {
             "\"fail\"" => {
                 "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 15\r\n\r\nserver exploded"
@@ -854,7 +911,7 @@ fn answer_requests(stream: TcpStream, name: &str, conn: usize) {
 }
 
 #[test]
-fn the_web_adapter_posts_each_event_to_the_local_server_over_one_connection() {
+fn the_web_adapter_posts_each_event_to_the_local_server_over_a_kept_alive_connection() {
     if child() {
         become_exec()
     }
@@ -867,13 +924,15 @@ fn the_web_adapter_posts_each_event_to_the_local_server_over_one_connection() {
     }
     let url = format!("http://127.0.0.1:{port}/events");
     let out = run(
-        "the_web_adapter_posts_each_event_to_the_local_server_over_one_connection",
+        "the_web_adapter_posts_each_event_to_the_local_server_over_a_kept_alive_connection",
         &[("TINYLAMBDA_WEB_URL", &url), ("_HANDLER", "ignored")],
         steps([
             invocation("w1", br#"{"a":1}"#),
             invocation("w2", br#""chunked""#),
             invocation("w3", br#""fail""#),
             invocation("w4", b"[4]"),
+            invocation("w5", br#""close""#),
+            invocation("w6", b"[6]"),
         ]),
     );
     out.assert_ran_to_the_end();
@@ -890,7 +949,17 @@ fn the_web_adapter_posts_each_event_to_the_local_server_over_one_connection() {
         format!("{url} answered 500: server exploded")
     );
     assert_response(posts[3], "w4", reply("w4", "[4]").as_bytes());
-    assert_eq!(conns.load(Ordering::SeqCst), 1, "one kept-alive connection");
+    assert_eq!(
+        posts[5].body,
+        reply("w6", "[6]")
+            .replace("\"conn\": 0", "\"conn\": 1")
+            .as_bytes()
+    );
+    assert_eq!(
+        conns.load(Ordering::SeqCst),
+        2,
+        "one kept-alive connection, replaced once the server closed it"
+    );
 }
 
 /// Set (only) for the server process that `TINYLAMBDA_WEB_START` starts in the next test.

@@ -65,7 +65,12 @@ impl Persistent {
                 Until::Reply,
             );
             match end {
-                End::Done => return self.answer(),
+                End::Done => {
+                    // A partial last line of this invocation's log is not held back
+                    // until the next one.
+                    self.relay.finish();
+                    return self.answer();
+                }
                 End::Gone if attempt == 0 => {
                     // It ended between invocations (its own `exit`, or a crash): start a
                     // new one for this invocation.
