@@ -552,6 +552,7 @@ handler () {
   case $1 in
     exit) exit 4 ;;
     fail) echo "refusing $1" >&2; return 5 ;;
+    stdin) exec 3>/dev/null; cat ;; # neither touches the protocol stream
     hang) echo "hanging" >&2; sleep 30 ;;
   esac
   printf '{"pid": %d, "count": %d, "id": "%s", "trace": "%s", "event": %s}\n' \
@@ -587,46 +588,58 @@ fn persistent_mode_serves_invocations_from_one_shell_process_with_their_context(
         "persistent_mode_serves_invocations_from_one_shell_process_with_their_context",
         &[("counter.sh", 0o644, COUNTER_SH)],
     );
-    let out = run(
-        "persistent_mode_serves_invocations_from_one_shell_process_with_their_context",
-        &[
-            ("_HANDLER", "counter.handler"),
-            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
-            ("TINYLAMBDA_PERSISTENT", "1"),
-        ],
-        vec![
-            Step::Reply(event("r1", br#"{"n":1}"#, &[])),
-            Step::Reply(accepted()),
-            Step::Reply(bare_event("r2", "{\"s\":\"é ü\"}".as_bytes(), &[])),
-            Step::Reply(accepted()),
-            Step::Reply(event("r3", b"[3]", &[])),
-            Step::Reply(accepted()),
-        ],
-    );
-    out.assert_ran_to_the_end();
-    let posts = out.posts();
-    let pid = json_number(&posts[0].body, "pid");
-    for (i, (post, id)) in posts.iter().zip(["r1", "r2", "r3"]).enumerate() {
-        assert_eq!(counted(post), (pid, i as u64 + 1), "{}", post.text());
+    // A multibyte locale (bash must count bytes, not characters) and the C locale.
+    for locale in ["C.UTF-8", "C"] {
+        let out = run(
+            "persistent_mode_serves_invocations_from_one_shell_process_with_their_context",
+            &[
+                ("_HANDLER", "counter.handler"),
+                ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+                ("TINYLAMBDA_PERSISTENT", "1"),
+                ("LC_ALL", locale),
+            ],
+            vec![
+                Step::Reply(event("r1", br#"{"n":1}"#, &[])),
+                Step::Reply(accepted()),
+                Step::Reply(bare_event("r2", "{\"s\":\"é ü\"}".as_bytes(), &[])),
+                Step::Reply(accepted()),
+                Step::Reply(event("r3", b"stdin", &[])),
+                Step::Reply(accepted()),
+                Step::Reply(event("r4", b"[4]", &[])),
+                Step::Reply(accepted()),
+            ],
+        );
+        out.assert_ran_to_the_end();
+        let posts = out.posts();
+        let pid = json_number(&posts[0].body, "pid");
+        for (i, (post, id)) in posts.iter().zip(["r1", "r2", "r3", "r4"]).enumerate() {
+            assert_eq!(
+                counted(post),
+                (pid, i as u64 + 1),
+                "{locale}: {}",
+                post.text()
+            );
+            assert!(
+                post.text().contains(&format!("\"id\": \"{id}\"")),
+                "{}",
+                post.text()
+            );
+        }
+        assert!(posts[0].text().contains(&format!("\"trace\": \"{TRACE}\"")));
         assert!(
-            post.text().contains(&format!("\"id\": \"{id}\"")),
-            "{}",
-            post.text()
+            posts[1].text().contains("\"trace\": \"unset\""),
+            "no stale trace id"
+        );
+        assert!(
+            posts[1].text().contains("\"event\": {\"s\":\"é ü\"}"),
+            "{locale}: UTF-8 intact: {}",
+            posts[1].text()
+        );
+        assert!(
+            posts[3].text().ends_with("\"event\": [4]}"),
+            "trailing newline trimmed"
         );
     }
-    assert!(posts[0].text().contains(&format!("\"trace\": \"{TRACE}\"")));
-    assert!(
-        posts[1].text().contains("\"trace\": \"unset\""),
-        "no stale trace id"
-    );
-    assert!(
-        posts[1].text().contains("\"event\": {\"s\":\"é ü\"}"),
-        "UTF-8 intact"
-    );
-    assert!(
-        posts[2].text().ends_with("\"event\": [3]}"),
-        "trailing newline trimmed"
-    );
 }
 
 #[test]

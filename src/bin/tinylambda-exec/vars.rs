@@ -21,8 +21,10 @@ pub(crate) const HEADERS: [&str; 4] = [
 ];
 
 /// Calls `each(i, value)` for the four values in order: `None` for a value the invocation
-/// does not have, or one that is not a single word of visible ASCII (so a value can never
-/// split a frame's context words, a header, or a shell word).
+/// does not have, or one that is not a single word of visible ASCII free of the glob
+/// characters `*?[(` (so a value can never split a frame's context words or a header, and
+/// `export $context` in a shell never expands one into file names). Real request ids,
+/// ARNs, deadlines and X-Ray headers always pass.
 pub(crate) fn each(ctx: &Context<'_>, mut each: impl FnMut(usize, Option<&[u8]>)) {
     let mut digits = [0; 20];
     let deadline = ctx
@@ -39,9 +41,12 @@ pub(crate) fn each(ctx: &Context<'_>, mut each: impl FnMut(usize, Option<&[u8]>)
     }
 }
 
-/// Non-empty visible ASCII, no spaces.
+/// Non-empty visible ASCII, no spaces, no glob characters.
 fn is_word(value: &[u8]) -> bool {
-    !value.is_empty() && value.iter().all(u8::is_ascii_graphic)
+    !value.is_empty()
+        && value
+            .iter()
+            .all(|b| b.is_ascii_graphic() && !b"*?[(".contains(b))
 }
 
 #[cfg(test)]
@@ -67,5 +72,9 @@ mod tests {
                 ("_X_AMZN_TRACE_ID", Some(b"Root=1;Sampled=1".to_vec())),
             ]
         );
+        let ctx = Context::new("id*1", &config).with(Header::TraceId, "Root=[1]");
+        let mut seen = Vec::new();
+        each(&ctx, |_, v| seen.push(v.is_some()));
+        assert_eq!(seen, [false, false, false, false], "no glob characters");
     }
 }
