@@ -1,0 +1,292 @@
+//! The command line.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::sandbox::MAX_PAYLOAD;
+
+/// `--help`.
+pub const HELP: &str = "\
+tinylambda-emu: a local AWS Lambda for any custom-runtime bootstrap
+
+Usage:
+  tinylambda-emu [OPTIONS] -- BOOTSTRAP [ARGS]...                  serve the invoke endpoint
+  tinylambda-emu --invoke EVENT [OPTIONS] -- BOOTSTRAP [ARGS]...   invoke once, print the response
+  tinylambda-emu --bench N [OPTIONS] -- BOOTSTRAP [ARGS]...        N invocations, then measurements
+
+The bootstrap runs with the environment Lambda gives a provided.al2023 runtime, its
+AWS_LAMBDA_RUNTIME_API pointing at this emulator. Serving, callers invoke it with
+  curl -d '{\"hello\":\"world\"}' http://127.0.0.1:8080/2015-03-31/functions/function/invocations
+
+Options:
+  --port PORT       port of the invoke endpoint on 127.0.0.1 (default 8080; 0: any free port)
+  --invoke EVENT    invoke once with EVENT (JSON text, @FILE, or @- for stdin); the response
+                    goes to stdout (exit 0), a function error to stderr (exit 1)
+  --bench N         run N invocations one after another and report cold start, latency,
+                    CPU per invocation (the bootstrap's whole process tree) and peak RSS
+  --payload BYTES   event size for --bench (default 64; a JSON document of exactly BYTES)
+  --json            with --bench: print one JSON object on stdout instead of the table
+  --timeout SECS    function timeout (default 3): the runtime is killed and restarted when an
+                    invocation overruns it, and the caller gets Sandbox.Timedout
+  --env KEY=VALUE   set a variable in the bootstrap's environment (repeatable); overrides
+                    the defaults, e.g. --env AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
+  -h, --help        this text
+  -V, --version     the version
+";
+
+/// What the emulator is asked to do.
+#[derive(Debug, PartialEq)]
+pub enum Mode {
+    /// Serve the invoke endpoint on this port.
+    Serve { port: u16 },
+    /// Invoke once with this event argument (text, `@FILE` or `@-`).
+    Invoke { event: String },
+    /// Benchmark: `n` invocations of `payload`-byte events.
+    Bench { n: u64, payload: usize, json: bool },
+}
+
+/// The parsed command line.
+#[derive(Debug)]
+pub struct Options {
+    /// What to do.
+    pub mode: Mode,
+    /// The function timeout.
+    pub timeout: Duration,
+    /// `--env` pairs, in order.
+    pub env: Vec<(OsString, OsString)>,
+    /// The bootstrap.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+}
+
+/// The result of parsing: run, or print help or the version.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Run with these options.
+    Run(Options),
+    /// Print [`HELP`].
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// Parses the arguments after the program name. Errors are one line, for
+/// `tinylambda-emu: {error}`.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
+    let mut args = args.into_iter();
+    let mut port = None;
+    let mut invoke = None;
+    let mut bench = None;
+    let mut payload = None;
+    let mut json = false;
+    let mut timeout = Duration::from_secs(3);
+    let mut env = Vec::new();
+    let mut command = Vec::new();
+
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else {
+            return Err(format!(
+                "unexpected argument {arg:?} (options come before `--`)"
+            ));
+        };
+        if text == "--" {
+            command.extend(args.by_ref());
+            break;
+        }
+        if !text.starts_with('-') || text == "-" {
+            // The bootstrap, without `--`.
+            command.push(arg);
+            command.extend(args.by_ref());
+            break;
+        }
+        let (flag, inline) = match text.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+            _ => (text, None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => args
+                    .next()
+                    .and_then(|v| v.into_string().ok())
+                    .ok_or_else(|| format!("{name} needs a value (see --help)")),
+            }
+        };
+        match flag {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "-V" | "--version" => return Ok(Parsed::Version),
+            "--port" => port = Some(number::<u16>("--port", &value("--port")?)?),
+            "--invoke" => invoke = Some(value("--invoke")?),
+            "--bench" => {
+                let n = number::<u64>("--bench", &value("--bench")?)?;
+                if n == 0 {
+                    return Err("--bench needs at least 1 invocation".into());
+                }
+                bench = Some(n);
+            }
+            "--payload" => {
+                let bytes = number::<usize>("--payload", &value("--payload")?)?;
+                if bytes > MAX_PAYLOAD {
+                    return Err(format!(
+                        "--payload must be at most {MAX_PAYLOAD} bytes (Lambda's limit)"
+                    ));
+                }
+                payload = Some(bytes);
+            }
+            "--json" => json = true,
+            "--timeout" => timeout = seconds(&value("--timeout")?)?,
+            "--env" => {
+                let pair = value("--env")?;
+                match pair.split_once('=') {
+                    Some((key, v)) if !key.is_empty() => env.push((key.into(), v.into())),
+                    _ => return Err(format!("--env expects KEY=VALUE, got {pair:?}")),
+                }
+            }
+            _ => return Err(format!("unknown option {flag} (see --help)")),
+        }
+    }
+
+    let mut command = command.into_iter();
+    let Some(program) = command.next() else {
+        return Err("no bootstrap given: tinylambda-emu [OPTIONS] -- ./bootstrap [ARGS]...".into());
+    };
+    let mode = match (invoke, bench) {
+        (Some(_), Some(_)) => return Err("--invoke and --bench cannot be used together".into()),
+        (Some(event), None) => Mode::Invoke { event },
+        (None, Some(n)) => Mode::Bench {
+            n,
+            payload: payload.unwrap_or(64),
+            json,
+        },
+        (None, None) => Mode::Serve {
+            port: port.unwrap_or(8080),
+        },
+    };
+    if !matches!(mode, Mode::Bench { .. }) {
+        if json {
+            return Err("--json only applies to --bench".into());
+        }
+        if payload.is_some() {
+            return Err("--payload only applies to --bench".into());
+        }
+    }
+    if port.is_some() && !matches!(mode, Mode::Serve { .. }) {
+        return Err("--port only applies when serving (not with --invoke or --bench)".into());
+    }
+    Ok(Parsed::Run(Options {
+        mode,
+        timeout,
+        env,
+        program,
+        args: command.collect(),
+    }))
+}
+
+fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("{flag} expects a whole number, got {text:?}"))
+}
+
+/// Seconds, possibly fractional, more than 0 and at most a day.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "--timeout expects seconds above 0 (at most 86400), got {text:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Options, String> {
+        match parse(args.iter().map(OsString::from))? {
+            Parsed::Run(options) => Ok(options),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn the_contract_forms_parse() {
+        let o = run(&[
+            "--bench",
+            "10000",
+            "--payload",
+            "4096",
+            "--json",
+            "--timeout",
+            "0.5",
+            "--env",
+            "A=b=c",
+            "--",
+            "./bootstrap",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.mode,
+            Mode::Bench {
+                n: 10_000,
+                payload: 4096,
+                json: true
+            }
+        );
+        assert_eq!(o.timeout, Duration::from_millis(500));
+        assert_eq!(o.env, vec![("A".into(), "b=c".into())]);
+        assert_eq!(
+            (o.program.as_os_str(), o.args.len()),
+            (std::ffi::OsStr::new("./bootstrap"), 1)
+        );
+
+        let o = run(&["--invoke", r#"{"hello":"world"}"#, "--", "./bootstrap"]).unwrap();
+        assert_eq!(
+            o.mode,
+            Mode::Invoke {
+                event: r#"{"hello":"world"}"#.into()
+            }
+        );
+
+        let o = run(&["--port=0", "./bootstrap", "--not-ours"]).unwrap();
+        assert_eq!(o.mode, Mode::Serve { port: 0 });
+        assert_eq!(o.args, vec![OsString::from("--not-ours")]);
+        assert_eq!(run(&["--", "b"]).unwrap().mode, Mode::Serve { port: 8080 });
+    }
+
+    #[test]
+    fn mistakes_are_one_line_each() {
+        for (args, expected) in [
+            (
+                &["--frobnicate", "--", "b"][..],
+                "unknown option --frobnicate",
+            ),
+            (&["--bench"], "--bench needs a value"),
+            (
+                &["--bench", "x", "--", "b"],
+                "--bench expects a whole number",
+            ),
+            (&["--bench", "0", "--", "b"], "at least 1"),
+            (&["--timeout", "0", "--", "b"], "--timeout expects seconds"),
+            (&["--env", "nokey", "--", "b"], "--env expects KEY=VALUE"),
+            (&["--json", "--", "b"], "--json only applies to --bench"),
+            (
+                &["--bench", "1", "--invoke", "{}", "--", "b"],
+                "cannot be used together",
+            ),
+            (
+                &["--bench", "1", "--port", "1", "--", "b"],
+                "--port only applies",
+            ),
+            (
+                &["--payload", "99999999", "--bench", "1", "--", "b"],
+                "at most 6291556",
+            ),
+            (&["--port", "1"], "no bootstrap given"),
+        ] {
+            let e = run(args).unwrap_err();
+            assert!(e.contains(expected) && !e.contains('\n'), "{args:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The function's configuration and the environment Lambda gives its runtime.
+//!
+//! Defaults follow what a new `provided.al2023` function gets, with `--env KEY=VALUE` on top
+//! (the last word): `AWS_LAMBDA_FUNCTION_NAME=function` (the name in the invoke path),
+//! `AWS_LAMBDA_FUNCTION_VERSION=$LATEST`, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128`,
+//! `AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/{name}`,
+//! `AWS_LAMBDA_LOG_STREAM_NAME={yyyy/mm/dd}/[{version}]{32 hex}`,
+//! `AWS_LAMBDA_INITIALIZATION_TYPE=on-demand`, `_HANDLER=function.handler` (what the AWS
+//! shell-runtime tutorial uses; compiled bootstraps ignore it), `LAMBDA_TASK_ROOT` = the
+//! bootstrap's directory (Lambda: `/var/task`, where the bootstrap is), and `AWS_REGION` /
+//! `AWS_DEFAULT_REGION` = the emulator's own `AWS_REGION`, or `us-east-1`.
+//! `AWS_LAMBDA_RUNTIME_API` is set per runtime start and cannot be overridden.
+//! Everything else in the emulator's environment is passed on (credentials, `PATH`).
+
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::ids::{Ids, civil_date, unix_secs};
+
+/// What the emulator needs to know about the function it runs.
+pub struct Function {
+    /// `AWS_LAMBDA_FUNCTION_NAME`; also the name accepted in the invoke path.
+    pub name: String,
+    /// `AWS_LAMBDA_FUNCTION_VERSION`.
+    pub version: String,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, for `REPORT` lines.
+    pub memory_mb: u64,
+    /// `arn:aws:lambda:{region}:123456789012:function:{name}`.
+    pub arn: String,
+    /// The function timeout (`--timeout`).
+    pub timeout: Duration,
+    /// The runtime's environment, without `AWS_LAMBDA_RUNTIME_API`.
+    pub env: Vec<(OsString, OsString)>,
+}
+
+/// The variable the emulator sets for each runtime start.
+pub const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+
+impl Function {
+    /// The configuration for `bootstrap` with `overrides` from `--env`.
+    pub fn new(
+        bootstrap: &OsStr,
+        overrides: &[(OsString, OsString)],
+        timeout: Duration,
+    ) -> Result<Function, String> {
+        let given = |key: &str| {
+            overrides
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        if given(RUNTIME_API).is_some() {
+            return Err(format!(
+                "--env cannot set {RUNTIME_API}: the emulator sets it to its own Runtime API"
+            ));
+        }
+        let name = given("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "function".into());
+        let version = given("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_else(|| "$LATEST".into());
+        let memory = given("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").unwrap_or_else(|| "128".into());
+        let memory_mb = memory.parse().map_err(|_| {
+            format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a whole number of MB, got {memory:?}")
+        })?;
+        let region = given("AWS_REGION")
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .unwrap_or_else(|| "us-east-1".into());
+        let (y, m, d) = civil_date(unix_secs());
+        let stream = format!("{y:04}/{m:02}/{d:02}/[{version}]{}", Ids::new().hex(32));
+
+        let mut env: Vec<(OsString, OsString)> = [
+            ("AWS_LAMBDA_FUNCTION_NAME", name.as_str()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", version.as_str()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory.as_str()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", &format!("/aws/lambda/{name}")),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", &stream),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ("AWS_REGION", &region),
+            ("AWS_DEFAULT_REGION", &region),
+            ("_HANDLER", "function.handler"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        env.push(("LAMBDA_TASK_ROOT".into(), task_root(bootstrap)));
+        // --env comes last, so it wins (Command keeps the last value of a key).
+        env.extend(overrides.iter().cloned());
+        Ok(Function {
+            arn: format!("arn:aws:lambda:{region}:123456789012:function:{name}"),
+            name,
+            version,
+            memory_mb,
+            timeout,
+            env,
+        })
+    }
+}
+
+/// The directory of the bootstrap when it is given as a path, else the current directory
+/// (a bare name is looked up in `PATH`, like a shell would).
+fn task_root(bootstrap: &OsStr) -> OsString {
+    let path = Path::new(bootstrap);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    if !bootstrap.to_string_lossy().contains('/') {
+        return cwd.into_os_string();
+    }
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let absolute = cwd.join(dir);
+    absolute.canonicalize().unwrap_or(absolute).into_os_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(f: &Function, key: &str) -> Option<String> {
+        f.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn defaults_look_like_a_new_function() {
+        let f = Function::new(OsStr::new("./bootstrap"), &[], Duration::from_secs(3)).unwrap();
+        assert_eq!(f.name, "function");
+        assert_eq!(
+            env_of(&f, "AWS_LAMBDA_FUNCTION_VERSION").as_deref(),
+            Some("$LATEST")
+        );
+        assert_eq!(f.memory_mb, 128);
+        assert_eq!(
+            env_of(&f, "AWS_LAMBDA_LOG_GROUP_NAME").as_deref(),
+            Some("/aws/lambda/function")
+        );
+        let stream = env_of(&f, "AWS_LAMBDA_LOG_STREAM_NAME").unwrap();
+        assert!(
+            stream.contains("/[$LATEST]") && stream.len() == 11 + 9 + 32,
+            "{stream}"
+        );
+        assert!(f.arn.ends_with(":function:function"));
+    }
+
+    #[test]
+    fn env_overrides_win_and_feed_the_configuration() {
+        let overrides = vec![
+            ("AWS_LAMBDA_FUNCTION_NAME".into(), "orders".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "1769".into()),
+            ("_HANDLER".into(), "bootstrap".into()),
+        ];
+        let f = Function::new(OsStr::new("./b"), &overrides, Duration::from_secs(3)).unwrap();
+        assert_eq!((f.name.as_str(), f.memory_mb), ("orders", 1769));
+        assert_eq!(env_of(&f, "_HANDLER").as_deref(), Some("bootstrap"));
+        assert_eq!(
+            env_of(&f, "AWS_LAMBDA_LOG_GROUP_NAME").as_deref(),
+            Some("/aws/lambda/orders")
+        );
+    }
+
+    #[test]
+    fn runtime_api_and_bad_memory_are_refused() {
+        let api = vec![(RUNTIME_API.into(), "127.0.0.1:1".into())];
+        assert!(Function::new(OsStr::new("b"), &api, Duration::from_secs(1)).is_err());
+        let memory = vec![("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "lots".into())];
+        let e = Function::new(OsStr::new("b"), &memory, Duration::from_secs(1))
+            .err()
+            .unwrap();
+        assert!(e.contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), "{e}");
+    }
+}

@@ -1,0 +1,507 @@
+//! Server-side HTTP/1.1, just what the two endpoints need: request heads parsed in place,
+//! bodies framed by `Content-Length` or `Transfer-Encoding: chunked` (decoded in place by
+//! `tinylambda::parse::Chunked`), keep-alive, `Expect: 100-continue`, and responses written
+//! with one vectored write. Each connection reuses one receive buffer and one head buffer.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::ops::Range;
+use std::time::Duration;
+
+use tinylambda::parse::{Chunked, MAX_HEAD, Status, head_end, parse_decimal};
+
+/// Room for one read beyond a body's limit (chunk framing, trailers, a pipelined request).
+const SLACK: usize = MAX_HEAD + 4096;
+
+/// How long [`Conn::drain_and_close`] waits for more bytes from a client it is refusing.
+const DRAIN_IDLE: Duration = Duration::from_secs(2);
+
+/// At most this much is read and thrown away by [`Conn::drain_and_close`].
+const DRAIN_MAX: u64 = 1 << 30;
+
+/// How a request's body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length` (0 when the request has neither header).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed request head: offsets into the connection's buffer.
+#[derive(Clone, Debug)]
+pub struct Head {
+    method: Range<usize>,
+    target: Range<usize>,
+    /// The header lines (without the request line and the blank line).
+    fields: Range<usize>,
+    /// Bytes of the head, including the blank line.
+    len: usize,
+    /// How the body is framed.
+    pub framing: Framing,
+    /// Whether the connection stays open after the response.
+    pub keep_alive: bool,
+    /// Whether the client waits for `100 Continue` before sending the body.
+    pub expect_continue: bool,
+}
+
+/// Why a request could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The connection failed or closed mid-request.
+    Io,
+    /// The request is malformed: answer 400 with this reason and close.
+    Bad(&'static str),
+    /// `Transfer-Encoding` other than `chunked`: answer 501 and close.
+    Unsupported,
+}
+
+/// The outcome of reading a body.
+pub enum Body {
+    /// The body is at this range of [`Conn::bytes`].
+    Complete(Range<usize>),
+    /// The body is larger than the limit given: answer 413 and close.
+    TooLarge,
+}
+
+/// One accepted connection.
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    filled: usize,
+    /// Bytes at the front of `buf` that belong to the request being handled.
+    used: usize,
+    /// Response heads are written here.
+    out: Vec<u8>,
+}
+
+impl Conn {
+    /// Wraps an accepted stream (sets `TCP_NODELAY`: responses are single writes).
+    pub fn new(stream: TcpStream) -> Conn {
+        let _ = stream.set_nodelay(true);
+        Conn {
+            stream,
+            buf: vec![0; 16 * 1024],
+            filled: 0,
+            used: 0,
+            out: Vec::with_capacity(1024),
+        }
+    }
+
+    /// The connection's receive buffer (heads and bodies are ranges of it).
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.filled]
+    }
+
+    /// Reads the next request head. `Ok(None)` when the client closed the connection
+    /// cleanly between requests.
+    pub fn read_head(&mut self) -> Result<Option<Head>, ReadError> {
+        // Drop the previous request; keep what the client pipelined after it.
+        if self.used > 0 {
+            self.buf.copy_within(self.used..self.filled, 0);
+            self.filled -= self.used;
+            self.used = 0;
+        }
+        let mut scan = 0;
+        loop {
+            if let Some(end) = head_end(&self.buf[..self.filled], scan) {
+                let head = parse_head(&self.buf[..end])?;
+                self.used = end;
+                return Ok(Some(head));
+            }
+            scan = self.filled.saturating_sub(3);
+            if self.filled > MAX_HEAD {
+                return Err(ReadError::Bad("request head over 64 KiB"));
+            }
+            if !self.fill(MAX_HEAD + 1)? {
+                return if self.filled == 0 {
+                    Ok(None)
+                } else {
+                    Err(ReadError::Io)
+                };
+            }
+        }
+    }
+
+    /// The request's method.
+    pub fn method(&self, head: &Head) -> &[u8] {
+        &self.buf[head.method.clone()]
+    }
+
+    /// The request's target (path and query).
+    pub fn target(&self, head: &Head) -> &[u8] {
+        &self.buf[head.target.clone()]
+    }
+
+    /// The value of the first header called `name` (ASCII case ignored), trimmed.
+    pub fn header(&self, head: &Head, name: &str) -> Option<&[u8]> {
+        header_in(&self.buf[head.fields.clone()], name)
+    }
+
+    /// Reads the body of the request whose head was just read, decoding chunked framing, if
+    /// it is at most `limit` bytes. Sends `100 Continue` first when the client asked for it.
+    pub fn read_body(&mut self, head: &Head, limit: usize) -> Result<Body, ReadError> {
+        let start = head.len;
+        match head.framing {
+            Framing::Length(n) => {
+                let Some(n) = usize::try_from(n).ok().filter(|&n| n <= limit) else {
+                    return Ok(Body::TooLarge);
+                };
+                self.continue_if_asked(head)?;
+                let end = start + n;
+                while self.filled < end {
+                    if !self.fill(end)? {
+                        return Err(ReadError::Io);
+                    }
+                }
+                self.used = end;
+                Ok(Body::Complete(start..end))
+            }
+            Framing::Chunked => {
+                self.continue_if_asked(head)?;
+                let mut decoder = Chunked::new(limit as u64);
+                loop {
+                    match decoder.decode(&mut self.buf[start..self.filled]) {
+                        Ok(Status::Complete(b)) => {
+                            self.used = start + b.consumed;
+                            return Ok(Body::Complete(start + b.start..start + b.end));
+                        }
+                        Ok(Status::Partial) => {}
+                        Err(tinylambda::parse::Error::BodyTooLarge) => return Ok(Body::TooLarge),
+                        Err(e) => return Err(ReadError::Bad(e.as_str())),
+                    }
+                    self.filled = start + decoder.compact(&mut self.buf[start..self.filled]);
+                    if !self.fill(start + limit + SLACK)? {
+                        return Err(ReadError::Io);
+                    }
+                }
+            }
+        }
+    }
+
+    fn continue_if_asked(&mut self, head: &Head) -> Result<(), ReadError> {
+        if head.expect_continue {
+            self.stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .map_err(|_| ReadError::Io)?;
+        }
+        Ok(())
+    }
+
+    /// Reads once more into the buffer, growing it up to `cap` bytes. False on EOF.
+    fn fill(&mut self, cap: usize) -> Result<bool, ReadError> {
+        if self.filled == self.buf.len() {
+            if self.buf.len() >= cap {
+                return Err(ReadError::Bad("message too large"));
+            }
+            let len = (self.buf.len() * 2).min(cap).max(self.filled + 1);
+            self.buf.resize(len, 0);
+        }
+        loop {
+            match self.stream.read(&mut self.buf[self.filled..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.filled += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(ReadError::Io),
+            }
+        }
+    }
+
+    /// Starts a response head: status line and `headers`; finish with [`Conn::send`].
+    pub fn head(&mut self, status: &str, headers: &[(&str, &[u8])]) -> &mut Conn {
+        self.out.clear();
+        self.out.extend_from_slice(b"HTTP/1.1 ");
+        self.out.extend_from_slice(status.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        for (name, value) in headers {
+            self.push_header(name, value);
+        }
+        self
+    }
+
+    /// Adds one header line to the response head being built.
+    pub fn push_header(&mut self, name: &str, value: &[u8]) {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b": ");
+        self.out.extend_from_slice(value);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Adds raw bytes to the response head being built.
+    pub fn push_raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Ends the head with `Content-Length` (and `Connection: close` when `close`), then
+    /// writes head and `body` in one vectored write.
+    pub fn send(&mut self, body: &[u8], close: bool) -> io::Result<()> {
+        self.out.extend_from_slice(b"Content-Length: ");
+        push_decimal(&mut self.out, body.len() as u64);
+        self.out.extend_from_slice(if close {
+            b"\r\nConnection: close\r\n\r\n"
+        } else {
+            b"\r\n\r\n"
+        });
+        let out = std::mem::take(&mut self.out);
+        let result = write_all(
+            &mut self.stream,
+            &mut [IoSlice::new(&out), IoSlice::new(body)],
+        );
+        self.out = out;
+        result
+    }
+
+    /// Writes the head built so far (which must already end with its blank line) and the
+    /// `parts` of the body, in one vectored write.
+    pub fn send_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        let out = std::mem::take(&mut self.out);
+        let mut slices = Vec::with_capacity(parts.len() + 1);
+        slices.push(IoSlice::new(&out));
+        slices.extend(parts.iter().map(|p| IoSlice::new(p)));
+        let result = write_all(&mut self.stream, &mut slices);
+        self.out = out;
+        result
+    }
+
+    /// After refusing a request whose body is still coming: reads and discards what the
+    /// client sends (so it can finish writing and read the refusal rather than get a reset),
+    /// until it closes, goes quiet for 2 s, or 1 GiB has gone by; then closes.
+    pub fn drain_and_close(&mut self) {
+        let _ = self.stream.set_read_timeout(Some(DRAIN_IDLE));
+        let mut seen = 0u64;
+        let mut scratch = [0u8; 64 * 1024];
+        while seen < DRAIN_MAX {
+            match self.stream.read(&mut scratch) {
+                Ok(0) => break,
+                Ok(n) => seen += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Writes every byte of `slices`, retrying short writes.
+fn write_all(stream: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while slices.iter().any(|s| !s.is_empty()) {
+        match stream.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Appends `n` in decimal.
+pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal(n, &mut [0; 20]));
+}
+
+/// `n` in decimal, written at the end of `digits`.
+pub fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &digits[i..]
+}
+
+/// Appends `n` in lowercase hex (for chunk sizes).
+pub fn push_hex(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Parses a request head (`head` ends with its blank line).
+fn parse_head(head: &[u8]) -> Result<Head, ReadError> {
+    let line_end = head
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or(ReadError::Bad("no request line"))?;
+    let line = trim_cr(&head[..line_end]);
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ReadError::Bad("malformed request line"));
+    };
+    if method.is_empty() || !method.iter().all(|b| b.is_ascii_uppercase()) || target.is_empty() {
+        return Err(ReadError::Bad("malformed request line"));
+    }
+    let http10 = match version {
+        b"HTTP/1.1" => false,
+        b"HTTP/1.0" => true,
+        _ => return Err(ReadError::Bad("not HTTP/1.0 or HTTP/1.1")),
+    };
+    let method_at = 0..method.len();
+    let target_at = method.len() + 1..method.len() + 1 + target.len();
+    let fields = line_end + 1..head.len();
+
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    let mut keep_alive = !http10;
+    let mut expect_continue = false;
+    for raw in head[fields.clone()].split(|&b| b == b'\n') {
+        let field = trim_cr(raw);
+        if field.is_empty() {
+            continue;
+        }
+        if matches!(field.first(), Some(b' ' | b'\t')) {
+            return Err(ReadError::Bad("folded header line"));
+        }
+        let colon = field
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(ReadError::Bad("header line without a colon"))?;
+        let (name, value) = (&field[..colon], trim(&field[colon + 1..]));
+        if name.is_empty() || name.iter().any(|b| !b.is_ascii_graphic()) {
+            return Err(ReadError::Bad("malformed header name"));
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = parse_decimal(value).ok_or(ReadError::Bad("invalid Content-Length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(ReadError::Bad("conflicting Content-Length headers"));
+            }
+            length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            if !value.eq_ignore_ascii_case(b"chunked") || chunked {
+                return Err(ReadError::Unsupported);
+            }
+            chunked = true;
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&b| b == b',').map(trim) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    keep_alive = false;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+    let framing = match (chunked, length) {
+        (true, Some(_)) => return Err(ReadError::Bad("both Content-Length and chunked")),
+        (true, None) => Framing::Chunked,
+        (false, length) => Framing::Length(length.unwrap_or(0)),
+    };
+    Ok(Head {
+        method: method_at,
+        target: target_at,
+        fields,
+        len: head.len(),
+        framing,
+        keep_alive,
+        expect_continue: expect_continue && !http10,
+    })
+}
+
+fn header_in<'a>(fields: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    fields.split(|&b| b == b'\n').find_map(|raw| {
+        let field = trim_cr(raw);
+        let colon = field.iter().position(|&b| b == b':')?;
+        field[..colon]
+            .eq_ignore_ascii_case(name.as_bytes())
+            .then(|| trim(&field[colon + 1..]))
+    })
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_give_method_target_framing_and_keep_alive() {
+        let raw = b"POST /a/b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-Thing:  v \r\n\r\n";
+        let h = parse_head(raw).unwrap();
+        assert_eq!(
+            (&raw[h.method.clone()], &raw[h.target.clone()]),
+            (&b"POST"[..], &b"/a/b"[..])
+        );
+        assert_eq!(h.framing, Framing::Length(5));
+        assert!(h.keep_alive && !h.expect_continue);
+        assert_eq!(
+            header_in(&raw[h.fields.clone()], "x-thing"),
+            Some(&b"v"[..])
+        );
+    }
+
+    #[test]
+    fn http_1_0_closes_unless_asked_and_chunked_is_recognised() {
+        let h = parse_head(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(!h.keep_alive);
+        let h = parse_head(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(!h.keep_alive);
+    }
+
+    #[test]
+    fn malformed_heads_are_refused() {
+        for raw in [
+            &b"GET /\r\n\r\n"[..],
+            b"GET / HTTP/2\r\n\r\n",
+            b"GET / HTTP/1.1\r\nNoColon\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert!(matches!(parse_head(raw), Err(ReadError::Bad(_))), "{raw:?}");
+        }
+        assert!(matches!(
+            parse_head(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            Err(ReadError::Unsupported)
+        ));
+    }
+
+    #[test]
+    fn numbers_are_written_without_formatting_machinery() {
+        let mut out = Vec::new();
+        push_decimal(&mut out, 0);
+        out.push(b' ');
+        push_decimal(&mut out, 6_291_556);
+        out.push(b' ');
+        push_hex(&mut out, 2049);
+        assert_eq!(out, b"0 6291556 801");
+    }
+}
