@@ -21,6 +21,7 @@ const MAX_ARG: usize = 32 * 4096 - 1;
 pub(crate) struct PerCall {
     spec: Spec,
     relay: Relay,
+    out: Collected,
 }
 
 impl PerCall {
@@ -29,6 +30,7 @@ impl PerCall {
         PerCall {
             spec,
             relay: Relay::new(),
+            out: Collected::default(),
         }
     }
 
@@ -47,13 +49,13 @@ impl PerCall {
             };
         });
         let mut child = self.spec.spawn(&mut cmd)?;
-        let mut out = Collected::default();
+        self.out.clear();
         let mut input = Input::new(event, b"", true);
         self.relay.begin();
         let end = pump(
             &mut child,
             &mut input,
-            &mut out,
+            &mut self.out,
             &mut self.relay,
             deadline,
             Until::Exit,
@@ -67,9 +69,9 @@ impl PerCall {
         if !status.is_some_and(|s| s.success()) {
             return Err(failure::exited(status, &tail));
         }
-        if !out.fits() {
-            return Err(failure::too_large(out.total()));
+        if !self.out.fits() {
+            return Err(failure::too_large(self.out.total()));
         }
-        Ok(out.into_response(self.spec.trim))
+        Ok(self.out.response(self.spec.trim))
     }
 }

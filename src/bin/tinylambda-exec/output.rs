@@ -38,6 +38,17 @@ impl Sink for Collected {
 }
 
 impl Collected {
+    /// Empties it for the next invocation, keeping the storage (its pages are already
+    /// mapped: a fresh 64 KiB buffer per invocation costs page faults), unless a large
+    /// output made it grow past 1 MiB.
+    pub(crate) fn clear(&mut self) {
+        if self.buf.len() > 1 << 20 {
+            self.buf = Vec::new();
+        }
+        self.len = 0;
+        self.total = 0;
+    }
+
     /// Bytes received in all.
     pub(crate) fn total(&self) -> u64 {
         self.total
@@ -48,23 +59,20 @@ impl Collected {
         self.total <= MAX_RESPONSE as u64
     }
 
-    /// The output, without trailing newlines when `trim` is set (as `$(...)` removes
-    /// them).
-    pub(crate) fn into_response(self, trim: bool) -> Vec<u8> {
-        let mut out = self.buf;
-        out.truncate(self.len);
-        if trim {
-            trim_newlines(&mut out);
-        }
-        out
+    /// A copy of the output, without trailing newlines when `trim` is set (as `$(...)`
+    /// removes them).
+    pub(crate) fn response(&self, trim: bool) -> Vec<u8> {
+        let out = self.buf.get(..self.len).unwrap_or_default();
+        if trim { trim_newlines(out) } else { out }.to_vec()
     }
 }
 
-/// Removes trailing `\n`s, as shell command substitution does.
-pub(crate) fn trim_newlines(out: &mut Vec<u8>) {
-    while out.last() == Some(&b'\n') {
-        out.pop();
+/// `out` without its trailing `\n`s, as shell command substitution removes them.
+pub(crate) fn trim_newlines(mut out: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n'] = out {
+        out = rest;
     }
+    out
 }
 
 #[cfg(test)]
@@ -73,11 +81,8 @@ mod tests {
 
     #[test]
     fn trimming_removes_every_trailing_newline_and_nothing_else() {
-        let mut v = b"{\"a\": 1}\n\n".to_vec();
-        trim_newlines(&mut v);
-        assert_eq!(v, b"{\"a\": 1}");
-        let mut v = b"x\n \r".to_vec();
-        trim_newlines(&mut v);
-        assert_eq!(v, b"x\n \r");
+        assert_eq!(trim_newlines(b"{\"a\": 1}\n\n"), b"{\"a\": 1}");
+        assert_eq!(trim_newlines(b"x\n \r"), b"x\n \r");
+        assert_eq!(trim_newlines(b"\n"), b"");
     }
 }

@@ -107,11 +107,7 @@ impl Persistent {
         let tail = self.relay.tail();
         let result = match self.reply.reply() {
             Some(Reply::Response(body)) => {
-                let mut response = body.to_vec();
-                if self.spec.trim {
-                    trim_newlines(&mut response);
-                }
-                Ok(response)
+                Ok(if self.spec.trim { trim_newlines(body) } else { body }.to_vec())
             }
             Some(Reply::Failed { status, body }) => Err(failure::reported(status, body, &tail)),
             Some(Reply::TooLarge(size)) => Err(failure::too_large(size)),
