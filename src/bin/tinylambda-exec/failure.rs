@@ -89,17 +89,28 @@ pub(crate) fn timed_out(tail: &str) -> Error {
     )
 }
 
-/// A response of `size` bytes.
-pub(crate) fn too_large(size: u64) -> Error {
-    error(
-        TOO_LARGE,
-        &[
-            b"the response is ",
-            &decimal(size),
-            b" bytes, over Lambda's limit of ",
-            &decimal(crate::output::MAX_RESPONSE as u64),
-        ],
-    )
+/// A response over the limit, of `size` bytes when that is known.
+pub(crate) fn too_large(size: Option<u64>) -> Error {
+    let limit = decimal(crate::output::MAX_RESPONSE as u64);
+    match size {
+        Some(size) => error(
+            TOO_LARGE,
+            &[
+                b"the response is ",
+                &decimal(size),
+                b" bytes, over Lambda's limit of ",
+                &limit,
+            ],
+        ),
+        None => error(
+            TOO_LARGE,
+            &[
+                b"the response is over Lambda's limit of ",
+                &limit,
+                b" bytes",
+            ],
+        ),
+    }
 }
 
 /// A persistent handler's failure reply: `status` is a number (exit-status-like) or the

@@ -23,7 +23,6 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(5);
 const CHUNK: usize = 64 * 1024;
 
 /// Why a request got no usable reply.
-#[derive(Debug)]
 pub(crate) enum Failure {
     /// The connection could not be made.
     Connect(io::Error),

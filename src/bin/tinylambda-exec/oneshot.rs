@@ -70,7 +70,7 @@ impl PerCall {
             return Err(failure::exited(status, &tail));
         }
         if !self.out.fits() {
-            return Err(failure::too_large(self.out.total()));
+            return Err(failure::too_large(Some(self.out.total())));
         }
         Ok(self.out.response(self.spec.trim))
     }

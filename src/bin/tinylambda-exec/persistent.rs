@@ -8,7 +8,7 @@ use tinylambda::{Context, Error};
 use crate::child::Child;
 use crate::deadline::Deadline;
 use crate::failure::{self, PROTOCOL_ERROR};
-use crate::frame::{self, Reply, ReplyBuf};
+use crate::frame::{self, MAX_STATUS, Reply, ReplyBuf};
 use crate::log::{decimal, log};
 use crate::output::trim_newlines;
 use crate::pump::{Discard, End, Input, Until, pump};
@@ -91,11 +91,24 @@ impl Persistent {
                 }
             }
         }
+        // Not reached: the second attempt returns from every arm.
         Err(failure::ended(None, &self.relay.tail()))
     }
 
     /// The invocation's result from a complete reply.
     fn answer(&mut self) -> Result<Vec<u8>, Error> {
+        if matches!(self.reply.reply(), Some(Reply::Invalid) | None) {
+            // The stream is out of step: nothing after this can be trusted.
+            self.retire();
+            return Err(failure::error(
+                PROTOCOL_ERROR,
+                &[
+                    b"the handler's reply has no status line within ",
+                    &decimal(MAX_STATUS as u64),
+                    b" bytes after the NUL; it was stopped",
+                ],
+            ));
+        }
         let extra = self.reply.extra();
         if extra > 0 {
             log(&[
@@ -104,22 +117,19 @@ impl Persistent {
                 b" bytes the handler wrote after its reply",
             ]);
         }
-        let tail = self.relay.tail();
-        let result = match self.reply.reply() {
-            Some(Reply::Response(body)) => {
-                Ok(if self.spec.trim { trim_newlines(body) } else { body }.to_vec())
+        match self.reply.reply() {
+            Some(Reply::Response(body)) => Ok(if self.spec.trim {
+                trim_newlines(body)
+            } else {
+                body
             }
-            Some(Reply::Failed { status, body }) => Err(failure::reported(status, body, &tail)),
-            Some(Reply::TooLarge(size)) => Err(failure::too_large(size)),
-            Some(Reply::Invalid) | None => Err(failure::error(
-                PROTOCOL_ERROR,
-                &[b"the handler's reply has no status line within 256 bytes after the NUL; it was stopped"],
-            )),
-        };
-        if matches!(self.reply.reply(), Some(Reply::Invalid) | None) {
-            self.retire();
+            .to_vec()),
+            Some(Reply::Failed { status, body }) => {
+                Err(failure::reported(status, body, &self.relay.tail()))
+            }
+            Some(Reply::TooLarge(size)) => Err(failure::too_large(Some(size))),
+            Some(Reply::Invalid) | None => Err(failure::ended(None, &self.relay.tail())),
         }
-        result
     }
 
     /// Kills the handler process and its group, forwards what is left of its stderr, and

@@ -117,6 +117,8 @@ impl Web {
                             b" accepted connections",
                         ],
                     );
+                    // Whatever it started in its group goes with it.
+                    sys::kill_group(child.id());
                     self.server = None;
                     return Err(error);
                 }
@@ -161,7 +163,7 @@ impl Web {
                 ));
             }
             Err(Failure::TooLarge(size)) => {
-                return Err(failure::too_large(size.unwrap_or(u64::MAX)));
+                return Err(failure::too_large(size));
             }
             Err(other) => {
                 return Err(failure::error(
