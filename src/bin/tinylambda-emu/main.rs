@@ -8,7 +8,7 @@
 //! Modules: [`cli`] (the command line), [`function`] (configuration and environment),
 //! [`sandbox`] (the runtime's state machine and the invocation queue), [`server`] (the
 //! Runtime API), [`invoke`] (the caller side), [`process`] (spawn, kill, reap, rusage),
-//! [`bench`], and the helpers [`http`], [`ids`], [`json`].
+//! [`mod@bench`], and the helpers [`http`], [`ids`], [`json`].
 //!
 //! Linux only: it reads `/proc` and uses Linux process controls.
 
