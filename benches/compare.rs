@@ -1,0 +1,885 @@
+//! The comparison users ask for: tinylambda's echo against the alternatives, each run
+//! through `tinylambda-emu --bench` (the same emulator, the same measurements), in one
+//! interleaved run, with every figure also given as a ratio to the C floor of the same run.
+//!
+//! `cargo bench --bench compare` builds the peers, runs `COMPARE_ROUNDS` rounds (in each:
+//! every peer in turn, then `COMPARE_COLD` extra cold starts per peer, then every peer under
+//! the "128 MB Lambda" CPU limit), prints a markdown report and writes it to
+//! `benches/RESULTS.md` with the machine and the date. Figures are medians over the rounds.
+//!
+//! Peers: the C floor (`benches/peers/floor.c`, `cc -O2`), tinylambda's echo example
+//! (`release`, and `tiny` static musl when that target is installed), the official
+//! `lambda_runtime` echo (`benches/peers/official/`, its own Cargo project), and the classic
+//! bash + curl bootstrap (`benches/peers/bash-curl/`, when bash and curl are installed). A
+//! peer that cannot be built or run has a row that says why.
+//!
+//! The "128 MB Lambda" estimate: Lambda gives a function CPU in proportion to its memory,
+//! one vCPU at 1,769 MB, so 128 MB gets 128/1769 = 7.2% of one CPU. Each peer runs in a
+//! cgroup limited to 7,236 µs of CPU per 100 ms (cgroup v2 `cpu.max`, or the cgroup v1 CPU
+//! controller's `cpu.cfs_quota_us`/`cpu.cfs_period_us`, the same CFS bandwidth limit, where
+//! v2's is not available); the emulator itself is not limited. Invocations are sent back to
+//! back, so this is a sustained-load estimate. Where no cgroup can be written, the report
+//! says so instead of giving figures.
+//!
+//! Environment (defaults in brackets): `COMPARE_ROUNDS` [5], `COMPARE_N` [10000]
+//! invocations per run for compiled peers, `COMPARE_N_BASH` [200] for bash + curl (about
+//! 20 ms of CPU each), `COMPARE_N_THROTTLED` [1000] and `COMPARE_N_THROTTLED_BASH` [30]
+//! under the CPU limit, `COMPARE_COLD` [5] extra cold starts per peer and round,
+//! `COMPARE_PAYLOAD` [64] event bytes. The default run takes a few minutes once the peers
+//! are built (the official runtime's first build takes about two).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const EMU: &str = env!("CARGO_BIN_EXE_tinylambda-emu");
+const MUSL: &str = "x86_64-unknown-linux-musl";
+/// 128 MB of 1,769 MB per vCPU, as µs of CPU per 100,000 µs period.
+const QUOTA_US: u64 = 7_236;
+const PERIOD_US: u64 = 100_000;
+/// Longest one emulator run may take before it is stopped.
+const RUN_LIMIT: Duration = Duration::from_secs(900);
+
+struct Settings {
+    rounds: usize,
+    n: u64,
+    n_bash: u64,
+    n_throttled: u64,
+    n_throttled_bash: u64,
+    cold: usize,
+    payload: u64,
+}
+
+/// One runtime under comparison.
+struct Peer {
+    name: String,
+    /// The command, or why there is none.
+    command: Result<Vec<String>, String>,
+    /// The file that runs, and a note on what else it needs.
+    size: Option<(u64, &'static str)>,
+    /// Extra emulator options.
+    options: Vec<String>,
+    shell: bool,
+    /// Position in the report (the floor is 0).
+    order: usize,
+    samples: Samples,
+}
+
+#[derive(Default)]
+struct Samples {
+    cold_ms: Vec<f64>,
+    p50_us: Vec<f64>,
+    p99_us: Vec<f64>,
+    cpu_us: Vec<f64>,
+    rss_kib: Vec<f64>,
+    throttled_p50_us: Vec<f64>,
+    throttled_p99_us: Vec<f64>,
+    /// The last failure, if a run failed.
+    failed: Option<String>,
+}
+
+/// What one `tinylambda-emu --bench --json` run printed.
+struct Run {
+    cold_ms: f64,
+    p50_us: f64,
+    p99_us: f64,
+    cpu_us: f64,
+    rss_kib: f64,
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list`, as test runners ask
+    }
+    let settings = Settings {
+        rounds: env_number("COMPARE_ROUNDS", 5) as usize,
+        n: env_number("COMPARE_N", 10_000),
+        n_bash: env_number("COMPARE_N_BASH", 200),
+        n_throttled: env_number("COMPARE_N_THROTTLED", 1_000),
+        n_throttled_bash: env_number("COMPARE_N_THROTTLED_BASH", 30),
+        cold: env_number("COMPARE_COLD", 5) as usize,
+        payload: env_number("COMPARE_PAYLOAD", 64),
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = root.join("target/compare");
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        eprintln!("compare: cannot create {}: {e}", work.display());
+        std::process::exit(1);
+    }
+    let mut peers = build_peers(root, &work);
+    let throttle = Throttle::set_up();
+    if let Throttle::Unavailable(why) = &throttle {
+        eprintln!("compare: no 128 MB estimate: {why}");
+    }
+
+    // One short run of each peer first, discarded: page cache, CPU frequency, first-run
+    // effects.
+    eprintln!("compare: warming up");
+    for peer in &mut peers {
+        let n = if peer.shell { 5 } else { 500 };
+        measure(peer, &work, n, settings.payload, None);
+    }
+
+    for round in 1..=settings.rounds {
+        eprintln!("compare: round {round}/{}", settings.rounds);
+        // Each round starts with a different peer, so that no peer always runs right after
+        // the same one (or after the CPU-limited runs).
+        peers.rotate_left(1);
+        for peer in &mut peers {
+            let n = if peer.shell {
+                settings.n_bash
+            } else {
+                settings.n
+            };
+            if let Some(run) = measure(peer, &work, n, settings.payload, None) {
+                let s = &mut peer.samples;
+                s.cold_ms.push(run.cold_ms);
+                s.p50_us.push(run.p50_us);
+                s.p99_us.push(run.p99_us);
+                s.cpu_us.push(run.cpu_us);
+                s.rss_kib.push(run.rss_kib);
+            }
+        }
+        for _ in 0..settings.cold {
+            for peer in &mut peers {
+                if let Some(run) = measure(peer, &work, 1, settings.payload, None) {
+                    peer.samples.cold_ms.push(run.cold_ms);
+                }
+            }
+        }
+        if let Throttle::Ready { procs, .. } = &throttle {
+            for peer in &mut peers {
+                let n = if peer.shell {
+                    settings.n_throttled_bash
+                } else {
+                    settings.n_throttled
+                };
+                if let Some(run) = measure(peer, &work, n, settings.payload, Some(procs)) {
+                    peer.samples.throttled_p50_us.push(run.p50_us);
+                    peer.samples.throttled_p99_us.push(run.p99_us);
+                }
+            }
+        }
+    }
+
+    // Back to the build order, the floor first, for the report.
+    peers.sort_by_key(|p| p.order);
+    let report = report(root, &settings, &peers, &throttle);
+    drop(throttle);
+    println!("{report}");
+    let results = root.join("benches/RESULTS.md");
+    match std::fs::write(&results, &report) {
+        Ok(()) => eprintln!("compare: wrote {}", results.display()),
+        Err(e) => eprintln!("compare: cannot write {}: {e}", results.display()),
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(default)
+}
+
+// ---------------------------------------------------------------------------------------
+// Building the peers
+
+fn build_peers(root: &Path, work: &Path) -> Vec<Peer> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let peers_dir = work.join("peers");
+    let mut peers = Vec::new();
+
+    let floor = peers_dir.join("floor");
+    let _ = std::fs::create_dir_all(&peers_dir);
+    let built = run_quietly(
+        Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(&floor)
+            .arg(root.join("benches/peers/floor.c")),
+    );
+    peers.push(binary_peer(
+        "C floor (`benches/peers/floor.c`, `cc -O2`)",
+        built.map(|()| floor),
+    ));
+
+    let echo = |args: &[&str], path: PathBuf| {
+        run_quietly(
+            Command::new(&cargo)
+                .current_dir(root)
+                .args(["build", "--quiet", "--example", "echo", "--target-dir"])
+                .arg(&peers_dir)
+                .args(args),
+        )
+        .map(|()| path)
+    };
+    peers.push(binary_peer(
+        "tinylambda echo, `release`",
+        echo(&["--release"], peers_dir.join("release/examples/echo")),
+    ));
+    let has_musl = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(MUSL));
+    let musl = if has_musl {
+        echo(
+            &["--profile", "tiny", "--target", MUSL],
+            peers_dir.join(format!("{MUSL}/tiny/examples/echo")),
+        )
+    } else {
+        Err(format!(
+            "not built: `rustup target add {MUSL}` to include it"
+        ))
+    };
+    peers.push(binary_peer("tinylambda echo, `tiny` static musl", musl));
+
+    eprintln!("compare: building the official lambda_runtime echo (the first build takes minutes)");
+    let official_target = root.join("target/official");
+    let official = run_quietly(
+        Command::new(&cargo)
+            .args(["build", "--quiet", "--release", "--manifest-path"])
+            .arg(root.join("benches/peers/official/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&official_target),
+    )
+    .map(|()| official_target.join("release/official-echo"));
+    peers.push(binary_peer(
+        &format!(
+            "official `lambda_runtime` {} echo, `release`",
+            official_version(root)
+        ),
+        official,
+    ));
+
+    let script = root.join("benches/peers/bash-curl/bootstrap");
+    let tools = ["bash", "curl"].into_iter().find(|tool| {
+        !Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let tmp = work.join("bash-curl-tmp");
+    peers.push(Peer {
+        name: "bash + curl (`benches/peers/bash-curl/bootstrap`)".into(),
+        command: match tools {
+            Some(tool) => Err(format!("not run: {tool} is not installed")),
+            None => Ok(vec![script.to_string_lossy().into_owned()]),
+        },
+        size: std::fs::metadata(&script)
+            .ok()
+            .map(|m| (m.len(), " (+ bash and curl from the OS)")),
+        // The tutorials' loop leaves a mktemp file per invocation: keep them in a
+        // directory that is emptied after each run.
+        // Under the CPU limit the emulator starts `/bin/sh` (which then becomes the
+        // script), so the task root where the handler file lives is given explicitly.
+        options: vec![
+            "--env".into(),
+            format!("TMPDIR={}", tmp.display()),
+            "--env".into(),
+            format!(
+                "LAMBDA_TASK_ROOT={}",
+                root.join("benches/peers/bash-curl").display()
+            ),
+        ],
+        shell: true,
+        order: 0,
+        samples: Samples::default(),
+    });
+    for (i, peer) in peers.iter_mut().enumerate() {
+        peer.order = i;
+    }
+    peers
+}
+
+fn binary_peer(name: &str, built: Result<PathBuf, String>) -> Peer {
+    let size = built
+        .as_ref()
+        .ok()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| (m.len(), ""));
+    Peer {
+        name: name.into(),
+        command: built.map(|p| vec![p.to_string_lossy().into_owned()]),
+        size,
+        options: Vec::new(),
+        shell: false,
+        order: 0,
+        samples: Samples::default(),
+    }
+}
+
+/// Runs a build command; on failure, the reason in one line.
+fn run_quietly(cmd: &mut Command) -> Result<(), String> {
+    let output = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("not built: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("error"))
+        .or_else(|| stderr.lines().last())
+        .unwrap_or("failed")
+        .trim();
+    Err(format!("not built: {line}"))
+}
+
+/// The `lambda_runtime` version the official peer's lockfile pins.
+fn official_version(root: &Path) -> String {
+    let lock =
+        std::fs::read_to_string(root.join("benches/peers/official/Cargo.lock")).unwrap_or_default();
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"lambda_runtime\"" {
+            if let Some(version) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return version.trim_end_matches('"').to_owned();
+            }
+        }
+    }
+    String::new()
+}
+
+// ---------------------------------------------------------------------------------------
+// Running
+
+/// One `tinylambda-emu --bench n` run of `peer` (inside the CPU-limited cgroup whose
+/// `cgroup.procs` is `cgroup` when given). A failure is kept in the peer's samples.
+fn measure(
+    peer: &mut Peer,
+    work: &Path,
+    n: u64,
+    payload: u64,
+    cgroup: Option<&PathBuf>,
+) -> Option<Run> {
+    let Ok(command) = &peer.command else {
+        return None;
+    };
+    let tmp = work.join("bash-curl-tmp");
+    if peer.shell {
+        let _ = std::fs::create_dir_all(&tmp);
+    }
+    let log = work.join("last-run.log");
+    let mut cmd = Command::new(EMU);
+    cmd.args([
+        "--bench",
+        &n.to_string(),
+        "--payload",
+        &payload.to_string(),
+        "--json",
+        "--timeout",
+        "60",
+    ])
+    .args(&peer.options)
+    .arg("--");
+    if let Some(procs) = cgroup {
+        // The bootstrap moves itself into the cgroup, then becomes the peer: everything it
+        // starts stays limited; the emulator is not.
+        cmd.args(["/bin/sh", "-c", "echo 0 > \"$0\" && exec \"$@\""])
+            .arg(procs);
+    }
+    cmd.args(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    match std::fs::File::create(&log) {
+        Ok(file) => cmd.stderr(file),
+        Err(_) => cmd.stderr(Stdio::null()),
+    };
+    let result = run_bounded(cmd);
+    if peer.shell {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    let parsed = result.and_then(|stdout| {
+        let number =
+            |key: &str| json_number(&stdout, key).ok_or_else(|| format!("no {key} in {stdout:?}"));
+        Ok(Run {
+            cold_ms: number("cold_start_ms")?,
+            p50_us: number("latency_p50_us")?,
+            p99_us: number("latency_p99_us")?,
+            cpu_us: number("cpu_us_per_invocation")?,
+            rss_kib: number("peak_rss_kib")?,
+        })
+    });
+    match parsed {
+        Ok(run) => Some(run),
+        Err(why) => {
+            let last = std::fs::read_to_string(&log)
+                .ok()
+                .and_then(|l| {
+                    l.lines()
+                        .rev()
+                        .find(|l| l.starts_with("tinylambda-emu: "))
+                        .map(str::to_owned)
+                })
+                .unwrap_or(why);
+            eprintln!("compare: {} failed: {last}", peer.name);
+            peer.samples.failed = Some(last);
+            None
+        }
+    }
+}
+
+/// Runs `cmd` to its end (SIGTERM after [`RUN_LIMIT`]; the emulator then kills its
+/// bootstrap) and returns its stdout, or why it failed.
+fn run_bounded(mut cmd: Command) -> Result<String, String> {
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start tinylambda-emu: {e}"))?;
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let output = child.wait_with_output();
+        let _ = tx.send(());
+        output
+    });
+    if rx.recv_timeout(RUN_LIMIT).is_err() {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    let output = waiter
+        .join()
+        .map_err(|_| "waiting for tinylambda-emu failed".to_owned())?
+        .map_err(|e| format!("waiting for tinylambda-emu failed: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!("tinylambda-emu exited with {}", output.status))
+    }
+}
+
+/// The number after `"key":` in a flat JSON object.
+fn json_number(json: &str, key: &str) -> Option<f64> {
+    let after = json.split(&format!("\"{key}\":")).nth(1)?;
+    after.split([',', '}']).next()?.trim().parse().ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// The CPU limit
+
+/// A cgroup limited to Lambda's 128 MB CPU share, removed when dropped.
+enum Throttle {
+    Ready {
+        dir: PathBuf,
+        procs: PathBuf,
+        how: String,
+    },
+    Unavailable(String),
+}
+
+impl Throttle {
+    fn set_up() -> Throttle {
+        let name = format!("tinylambda-compare-{}", std::process::id());
+        let mut reasons = Vec::new();
+        // cgroup v2: a unified hierarchy with the cpu controller.
+        for root in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+            let root = Path::new(root);
+            let Ok(controllers) = std::fs::read_to_string(root.join("cgroup.controllers")) else {
+                continue;
+            };
+            if !controllers.split_whitespace().any(|c| c == "cpu") {
+                reasons.push(format!(
+                    "{} (cgroup v2) has no cpu controller",
+                    root.display()
+                ));
+                continue;
+            }
+            let subtree =
+                std::fs::read_to_string(root.join("cgroup.subtree_control")).unwrap_or_default();
+            if !subtree.split_whitespace().any(|c| c == "cpu") {
+                if let Err(e) = std::fs::write(root.join("cgroup.subtree_control"), "+cpu") {
+                    reasons.push(format!("cannot enable cpu in {}: {e}", root.display()));
+                    continue;
+                }
+            }
+            let dir = root.join(&name);
+            let made = std::fs::create_dir(&dir).and_then(|()| {
+                std::fs::write(dir.join("cpu.max"), format!("{QUOTA_US} {PERIOD_US}"))
+            });
+            match made {
+                Ok(()) => {
+                    return Throttle::Ready {
+                        procs: dir.join("cgroup.procs"),
+                        how: format!("cgroup v2, `cpu.max` = `{QUOTA_US} {PERIOD_US}`"),
+                        dir,
+                    };
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_dir(&dir);
+                    reasons.push(format!(
+                        "cannot write a cgroup under {}: {e}",
+                        root.display()
+                    ));
+                }
+            }
+        }
+        // cgroup v1: the cpu controller's CFS bandwidth files.
+        for root in ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"] {
+            let root = Path::new(root);
+            if !root.join("cpu.cfs_quota_us").exists() {
+                continue;
+            }
+            let dir = root.join(&name);
+            let made = std::fs::create_dir(&dir)
+                .and_then(|()| std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string()))
+                .and_then(|()| std::fs::write(dir.join("cpu.cfs_quota_us"), QUOTA_US.to_string()));
+            match made {
+                Ok(()) => {
+                    return Throttle::Ready {
+                        procs: dir.join("cgroup.procs"),
+                        how: format!(
+                            "cgroup v1 cpu controller, `cpu.cfs_quota_us` = {QUOTA_US}, `cpu.cfs_period_us` = {PERIOD_US} \
+                             (the CFS bandwidth limit behind v2's `cpu.max`; {})",
+                            if reasons.is_empty() {
+                                "no cgroup v2 cpu controller here".to_owned()
+                            } else {
+                                reasons.join("; ")
+                            }
+                        ),
+                        dir,
+                    };
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_dir(&dir);
+                    reasons.push(format!(
+                        "cannot write a cgroup under {}: {e}",
+                        root.display()
+                    ));
+                }
+            }
+        }
+        if reasons.is_empty() {
+            reasons
+                .push("no cgroup v2 or v1 cpu controller is mounted under /sys/fs/cgroup".into());
+        }
+        Throttle::Unavailable(reasons.join("; "))
+    }
+}
+
+impl Drop for Throttle {
+    fn drop(&mut self) {
+        if let Throttle::Ready { dir, .. } = self {
+            // Empty by now: every run's processes have been reaped.
+            for _ in 0..50 {
+                if std::fs::remove_dir(&*dir).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            eprintln!("compare: could not remove {}", dir.display());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The report
+
+fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    Some(if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    })
+}
+
+/// A duration given in µs, in µs below 1 ms, else in ms.
+fn time(us: f64) -> String {
+    if us < 1_000.0 {
+        format!("{us:.1} µs")
+    } else {
+        format!("{:.2} ms", us / 1_000.0)
+    }
+}
+
+fn ratio(value: Option<f64>, floor: Option<f64>) -> String {
+    match (value, floor) {
+        (Some(v), Some(f)) if f > 0.0 => {
+            let r = v / f;
+            if r >= 100.0 {
+                format!("{r:.0}x")
+            } else {
+                format!("{r:.2}x")
+            }
+        }
+        _ => "—".into(),
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn report(root: &Path, settings: &Settings, peers: &[Peer], throttle: &Throttle) -> String {
+    let mut out = String::new();
+    let floor = &peers[0].samples;
+    let floor_size = peers[0].size.map(|(bytes, _)| bytes as f64);
+    let (y, m, d) = civil_date(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs()),
+    );
+
+    let _ = writeln!(out, "# Comparison: tinylambda and the alternatives\n");
+    let _ = writeln!(
+        out,
+        "Generated by `cargo bench --bench compare` on {y:04}-{m:02}-{d:02} (UTC). Machine: {}.\n",
+        machine()
+    );
+    let _ = writeln!(out, "Tools: {}.\n", tools(root));
+    let _ = writeln!(
+        out,
+        "Each peer echoes {}-byte JSON events, run by `tinylambda-emu --bench` (the emulator is \
+         this package's binary): {} invocations per run ({} for bash + curl), {} interleaved \
+         rounds, plus {} extra cold starts per peer and round; every figure is the median over \
+         the rounds, and each is also given as a ratio to the C floor of the same run. Only \
+         the ratios carry over to other machines.\n",
+        settings.payload, settings.n, settings.n_bash, settings.rounds, settings.cold
+    );
+    let _ = writeln!(
+        out,
+        "| runtime | cold start | vs floor | latency p50 | vs floor | latency p99 | vs floor | CPU / invocation | vs floor | peak RSS | vs floor | binary | vs floor |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for peer in peers {
+        let s = &peer.samples;
+        let size = peer.size.map_or("—".into(), |(bytes, note)| {
+            format!("{} B{note}", thousands(bytes))
+        });
+        if let Some(why) = row_failure(peer) {
+            let _ = writeln!(
+                out,
+                "| {} | {why} | | | | | | | | | | {size} | {} |",
+                peer.name,
+                ratio(peer.size.map(|(b, _)| b as f64), floor_size)
+            );
+            continue;
+        }
+        let (cold, p50, p99, cpu, rss) = (
+            median(&s.cold_ms),
+            median(&s.p50_us),
+            median(&s.p99_us),
+            median(&s.cpu_us),
+            median(&s.rss_kib),
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            peer.name,
+            cold.map_or("—".into(), |ms| time(ms * 1_000.0)),
+            ratio(cold, median(&floor.cold_ms)),
+            p50.map_or("—".into(), time),
+            ratio(p50, median(&floor.p50_us)),
+            p99.map_or("—".into(), time),
+            ratio(p99, median(&floor.p99_us)),
+            cpu.map_or("—".into(), time),
+            ratio(cpu, median(&floor.cpu_us)),
+            rss.map_or("—".into(), |k| format!("{} KiB", thousands(k as u64))),
+            ratio(rss, median(&floor.rss_kib)),
+            size,
+            ratio(peer.size.map(|(b, _)| b as f64), floor_size),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nCold start: spawn to the first `GET /next` (Lambda's Init Duration without the \
+         sandbox's own set-up). Latency: the event written to the response read. CPU: user + \
+         system time of the bootstrap's whole process tree (bash's `curl`s included) from its \
+         first `GET /next` to the one after the last invocation, divided by the invocations \
+         (`wait4` rusage; see `src/bin/tinylambda-emu/process.rs`). Peak RSS: the largest \
+         process of the tree. Binary: the file that ran, as built (deployment sizes are in \
+         `size-report/REPORT.md`).\n"
+    );
+
+    let _ = writeln!(out, "## \"128 MB Lambda\" estimate\n");
+    match throttle {
+        Throttle::Unavailable(why) => {
+            let _ = writeln!(
+                out,
+                "Not measured on this machine: {why}. No figures are given rather than guessed.\n"
+            );
+        }
+        Throttle::Ready { how, .. } => {
+            let _ = writeln!(
+                out,
+                "Each peer runs limited to 128/1769 of one CPU ({how}); the emulator is not \
+                 limited. Invocations follow each other without pause ({} per run, {} for bash + \
+                 curl), so this is the latency under sustained load at that CPU share.\n",
+                settings.n_throttled, settings.n_throttled_bash
+            );
+            let _ = writeln!(
+                out,
+                "| runtime | latency p50 | vs floor | latency p99 | vs floor |"
+            );
+            let _ = writeln!(out, "|---|---|---|---|---|");
+            for peer in peers {
+                let s = &peer.samples;
+                let (p50, p99) = (median(&s.throttled_p50_us), median(&s.throttled_p99_us));
+                if p50.is_none() {
+                    let why = row_failure(peer).unwrap_or_else(|| "no run succeeded".into());
+                    let _ = writeln!(out, "| {} | {why} | | | |", peer.name);
+                    continue;
+                }
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} |",
+                    peer.name,
+                    p50.map_or("—".into(), time),
+                    ratio(p50, median(&floor.throttled_p50_us)),
+                    p99.map_or("—".into(), time),
+                    ratio(p99, median(&floor.throttled_p99_us)),
+                );
+            }
+            out.push('\n');
+        }
+    }
+
+    let _ = writeln!(out, "## Goals (issue 3), from this run\n");
+    let cpu = |i: usize| median(&peers.get(i)?.samples.cpu_us);
+    let p50 = |i: usize| median(&peers.get(i)?.samples.p50_us);
+    let cold = |i: usize| median(&peers.get(i)?.samples.cold_ms);
+    let goal = |what: &str, value: Option<f64>, limit: f64, below: bool| {
+        let verdict = match value {
+            Some(v) if (below && v <= limit) || (!below && v >= limit) => "met",
+            Some(_) => "not met",
+            None => "not measured",
+        };
+        let shown = value.map_or("—".into(), |v| format!("{v:.2}x"));
+        format!(
+            "- {what}: {shown} (goal {} {limit}x): {verdict}\n",
+            if below { "≤" } else { "≥" }
+        )
+    };
+    for (i, name) in [(1, "`release`"), (2, "`tiny` static musl")] {
+        let over = |f: &dyn Fn(usize) -> Option<f64>| Some(f(i)? / f(0)?);
+        out.push_str(&goal(
+            &format!("tinylambda {name} CPU vs floor"),
+            over(&cpu),
+            1.3,
+            true,
+        ));
+        out.push_str(&goal(
+            &format!("tinylambda {name} latency p50 vs floor"),
+            over(&p50),
+            1.3,
+            true,
+        ));
+        out.push_str(&goal(
+            &format!("tinylambda {name} cold start vs floor"),
+            over(&cold),
+            1.5,
+            true,
+        ));
+        out.push_str(&goal(
+            &format!("official runtime CPU / tinylambda {name} CPU"),
+            cpu(3).zip(cpu(i)).map(|(o, t)| o / t),
+            3.0,
+            false,
+        ));
+        out.push_str(&goal(
+            &format!("bash + curl CPU / tinylambda {name} CPU"),
+            cpu(4).zip(cpu(i)).map(|(b, t)| b / t),
+            200.0,
+            false,
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "\nReproduce: `cargo bench --bench compare` (needs `cc`; `rustup target add {MUSL}` for the \
+         musl row; bash and curl for their row; crates.io for the official row; a writable cgroup \
+         for the 128 MB table; shorter: `COMPARE_ROUNDS=1 COMPARE_N=2000 cargo bench --bench compare`)."
+    );
+    out
+}
+
+fn row_failure(peer: &Peer) -> Option<String> {
+    match (&peer.command, &peer.samples.failed) {
+        (Err(why), _) => Some(why.clone()),
+        (Ok(_), Some(why)) if peer.samples.p50_us.is_empty() => Some(format!("failed: {why}")),
+        _ => None,
+    }
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:").map(|v| {
+                v.trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0);
+    format!(
+        "{model}, {cores} cores, {:.1} GiB, Linux {}",
+        memory as f64 / 1024.0 / 1024.0,
+        kernel.trim()
+    )
+}
+
+fn tools(root: &Path) -> String {
+    let first_line = |cmd: &str, arg: &str| {
+        Command::new(cmd)
+            .arg(arg)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| format!("{cmd}: not found"))
+    };
+    format!(
+        "{}; {}; {}; {}; lambda_runtime {}",
+        first_line("rustc", "-V"),
+        first_line("cc", "--version"),
+        first_line("curl", "--version"),
+        first_line("bash", "--version"),
+        official_version(root)
+    )
+}
+
+/// The UTC civil date of a Unix time (days converted through 400-year eras).
+fn civil_date(secs: u64) -> (u64, u64, u64) {
+    let days = secs / 86_400 + 719_468;
+    let (era, doe) = (days / 146_097, days % 146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + u64::from(month <= 2), month, day)
+}
