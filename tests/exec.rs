@@ -1128,3 +1128,129 @@ fn a_missing_or_unrunnable_handler_is_an_init_error() {
         "TINYLAMBDA_PERSISTENT=maybe: expected 1 or 0",
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Through tinylambda-emu: the Runtime API of the emulator rather than a script
+
+const EMU: &str = env!("CARGO_BIN_EXE_tinylambda-emu");
+
+/// Runs `tinylambda-emu ARGS -- tinylambda-exec` with `LAMBDA_TASK_ROOT` = `root` and the
+/// extra `--env` values; the emulator's own limits bound the run.
+fn through_emu(root: &Path, env: &[&str], args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(EMU);
+    cmd.arg("--env")
+        .arg(format!("LAMBDA_TASK_ROOT={}", root.display()));
+    for var in env {
+        cmd.args(["--env", var]);
+    }
+    cmd.args(args).args(["--", EXEC]);
+    cmd.output().unwrap()
+}
+
+#[test]
+fn under_the_emulator_the_seed_and_perl_handlers_answer_and_failures_reach_the_caller() {
+    let examples = Path::new(EXAMPLES);
+    let out = through_emu(examples, &[], &["--invoke", r#"{"hello":"emu"}"#]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(out.stdout, SEED_REPLY);
+    assert!(
+        stderr.lines().any(|l| l == r#"{"hello":"emu"}"#),
+        "the handler's stderr is in the log: {stderr}"
+    );
+
+    let out = through_emu(
+        examples,
+        &["_HANDLER=lambda_script.handler"],
+        &["--invoke", r#"{"n":1}"#],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Perl's hash order varies from run to run: both keys, in either order.
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        reply.starts_with('{')
+            && reply.contains(r#""n":1"#)
+            && reply.contains(r#""reply":"Hello from Perl on tinylambda-exec""#),
+        "{reply}"
+    );
+
+    let root = task_root(
+        "under_the_emulator_failures",
+        &[(
+            "fail.sh",
+            0o644,
+            "handler () { echo \"no good: $1\" >&2; return 4; }\n",
+        )],
+    );
+    let out = through_emu(&root, &["_HANDLER=fail.handler"], &["--invoke", "{}"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains(r#""errorType":"Runtime.ExitError""#)
+            && stderr.contains(r#""errorMessage":"exit status 4: no good: {}""#),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn under_the_emulator_persistent_mode_serves_every_invocation_from_one_process() {
+    // The seed handler shape, also recording which process answered.
+    let root = task_root(
+        "under_the_emulator_persistent",
+        &[(
+            "function.sh",
+            0o644,
+            "handler () {\n  echo $$ >> \"$LAMBDA_TASK_ROOT/pids\"\n  echo \"$1\"\n}\n",
+        )],
+    );
+    let pids = |root: &Path| {
+        let text = fs::read_to_string(root.join("pids")).unwrap_or_default();
+        let all: Vec<String> = text.lines().map(str::to_owned).collect();
+        let mut distinct = all.clone();
+        distinct.sort();
+        distinct.dedup();
+        (all.len(), distinct.len())
+    };
+    for (persistent, processes) in [("1", 1), ("0", 40)] {
+        let _ = fs::remove_file(root.join("pids"));
+        let out = through_emu(
+            &root,
+            &[&format!("TINYLAMBDA_PERSISTENT={persistent}")],
+            &["--bench", "40", "--json"],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("\"invocations\":40"));
+        // Per call, each invocation is a bash of its own; persistent, one bash serves all
+        // (the warm-up invocation before the measured ones included).
+        let (calls, distinct) = pids(&root);
+        assert!(calls >= 40, "{calls} calls recorded");
+        if persistent == "1" {
+            assert_eq!(distinct, processes, "persistent: one process");
+        } else {
+            assert_eq!(distinct, calls, "per call: a process each");
+        }
+    }
+}
+
+#[test]
+fn the_readme_shows_the_persistent_examples_that_are_tested() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for example in ["persistent.sh", "persistent.pl"] {
+        let text = fs::read_to_string(Path::new(EXAMPLES).join(example)).unwrap();
+        assert!(
+            readme.contains(&text),
+            "README.md must show examples/exec/{example} exactly as tested"
+        );
+    }
+}
