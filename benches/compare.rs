@@ -563,6 +563,31 @@ enum Throttle {
 }
 
 impl Throttle {
+    /// Makes the cgroup `dir` and writes its limit files; on failure, removes it and says
+    /// why.
+    fn make(dir: &Path, limit: &[(&str, String)]) -> Result<PathBuf, String> {
+        let made = std::fs::create_dir(dir).and_then(|()| {
+            limit
+                .iter()
+                .try_for_each(|(file, value)| std::fs::write(dir.join(file), value))
+        });
+        match made {
+            Ok(()) => Ok(dir.to_owned()),
+            Err(e) => {
+                let _ = std::fs::remove_dir(dir);
+                Err(format!("cannot write the cgroup {}: {e}", dir.display()))
+            }
+        }
+    }
+
+    fn ready(dir: PathBuf, how: String) -> Throttle {
+        Throttle::Ready {
+            procs: dir.join("cgroup.procs"),
+            how,
+            dir,
+        }
+    }
+
     fn set_up() -> Throttle {
         let name = format!("tinylambda-compare-{}", std::process::id());
         let mut reasons = Vec::new();
@@ -587,25 +612,15 @@ impl Throttle {
                     continue;
                 }
             }
-            let dir = root.join(&name);
-            let made = std::fs::create_dir(&dir).and_then(|()| {
-                std::fs::write(dir.join("cpu.max"), format!("{QUOTA_US} {PERIOD_US}"))
-            });
-            match made {
-                Ok(()) => {
-                    return Throttle::Ready {
-                        procs: dir.join("cgroup.procs"),
-                        how: format!("cgroup v2, `cpu.max` = `{QUOTA_US} {PERIOD_US}`"),
+            let limit = [("cpu.max", format!("{QUOTA_US} {PERIOD_US}"))];
+            match Throttle::make(&root.join(&name), &limit) {
+                Ok(dir) => {
+                    return Throttle::ready(
                         dir,
-                    };
+                        format!("cgroup v2, `cpu.max` = `{QUOTA_US} {PERIOD_US}`"),
+                    );
                 }
-                Err(e) => {
-                    let _ = std::fs::remove_dir(&dir);
-                    reasons.push(format!(
-                        "cannot write a cgroup under {}: {e}",
-                        root.display()
-                    ));
-                }
+                Err(e) => reasons.push(e),
             }
         }
         // cgroup v1: the cpu controller's CFS bandwidth files.
@@ -614,33 +629,27 @@ impl Throttle {
             if !root.join("cpu.cfs_quota_us").exists() {
                 continue;
             }
-            let dir = root.join(&name);
-            let made = std::fs::create_dir(&dir)
-                .and_then(|()| std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string()))
-                .and_then(|()| std::fs::write(dir.join("cpu.cfs_quota_us"), QUOTA_US.to_string()));
-            match made {
-                Ok(()) => {
-                    return Throttle::Ready {
-                        procs: dir.join("cgroup.procs"),
-                        how: format!(
-                            "cgroup v1 cpu controller, `cpu.cfs_quota_us` = {QUOTA_US}, `cpu.cfs_period_us` = {PERIOD_US} \
-                             (the CFS bandwidth limit behind v2's `cpu.max`; {})",
-                            if reasons.is_empty() {
-                                "no cgroup v2 cpu controller here".to_owned()
-                            } else {
-                                reasons.join("; ")
-                            }
-                        ),
-                        dir,
+            let limit = [
+                ("cpu.cfs_period_us", PERIOD_US.to_string()),
+                ("cpu.cfs_quota_us", QUOTA_US.to_string()),
+            ];
+            match Throttle::make(&root.join(&name), &limit) {
+                Ok(dir) => {
+                    let why = if reasons.is_empty() {
+                        "no cgroup v2 cpu controller here".to_owned()
+                    } else {
+                        reasons.join("; ")
                     };
+                    return Throttle::ready(
+                        dir,
+                        format!(
+                            "cgroup v1 cpu controller, `cpu.cfs_quota_us` = {QUOTA_US}, \
+                             `cpu.cfs_period_us` = {PERIOD_US} (the CFS bandwidth limit behind \
+                             v2's `cpu.max`; {why})"
+                        ),
+                    );
                 }
-                Err(e) => {
-                    let _ = std::fs::remove_dir(&dir);
-                    reasons.push(format!(
-                        "cannot write a cgroup under {}: {e}",
-                        root.display()
-                    ));
-                }
+                Err(e) => reasons.push(e),
             }
         }
         if reasons.is_empty() {
