@@ -14,6 +14,7 @@
 use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::ops::Range;
+use std::os::fd::AsRawFd;
 
 use crate::endpoint::Endpoint;
 use crate::parse::{self, Chunked, Framing, Head, MAX_HEAD, Status};
@@ -114,8 +115,6 @@ pub(crate) struct Conn {
     stream: Option<TcpStream>,
     /// Whether `stream` has completed an exchange (so it may have gone stale).
     reused: bool,
-    /// When the last exchange ended, in [`crate::sys::monotonic_secs`].
-    idle_since: i64,
     /// `GET /next`, written once.
     next: Vec<u8>,
     /// The current POST head, `head[..head_len]`.
@@ -137,7 +136,6 @@ impl Conn {
             authority: endpoint.authority.to_owned(),
             stream: None,
             reused: false,
-            idle_since: 0,
             next: vec![0; 256],
             head: vec![0; 512],
             head_len: 0,
@@ -167,10 +165,8 @@ impl Conn {
         post_body: Option<&[u8]>,
         limit: usize,
     ) -> Result<(), Failure> {
-        if post_body.is_some() && self.reused && self.idle_too_long() && !self.still_open() {
-            // A POST must not be sent into a connection the server closed while the handler
-            // ran: it might be lost, and re-sending it later could answer twice.
-            self.stream = None;
+        if post_body.is_some() {
+            self.drop_if_closed();
         }
         if self.stream.is_none() {
             self.stream = Some(self.connect());
@@ -193,10 +189,7 @@ impl Conn {
             Ok(()) => read_reply(stream, recv, limit, reused),
         };
         match result {
-            Ok(true) => {
-                self.reused = true;
-                self.idle_since = crate::sys::monotonic_secs();
-            }
+            Ok(true) => self.reused = true,
             _ => self.stream = None,
         }
         result.map(drop)
@@ -236,7 +229,7 @@ impl Conn {
         &mut self,
         request_id: &str,
         content_type: &str,
-        invocation_id: Option<&str>,
+        invocation_id: Option<&[u8]>,
     ) {
         let (prefix, authority) = (&self.prefix, &self.authority);
         self.head_len = fill(&mut self.head, |buf| {
@@ -257,8 +250,8 @@ impl Conn {
     /// cannot be written at all (the server has seen nothing of it then).
     #[cfg(feature = "streaming")]
     pub(crate) fn send_parts(&mut self, with_head: bool, parts: &[&[u8]]) -> Result<(), Why> {
-        if with_head && self.reused && self.idle_too_long() && !self.still_open() {
-            self.stream = None;
+        if with_head {
+            self.drop_if_closed();
         }
         let mut retried = !with_head;
         loop {
@@ -303,22 +296,17 @@ impl Conn {
         result
     }
 
-    /// Whether the connection has been idle for a second or more (the handler ran that
-    /// long): long enough for a server to have closed it. Costs a vDSO clock read.
-    fn idle_too_long(&self) -> bool {
-        crate::sys::monotonic_secs() - self.idle_since >= 1
-    }
-
-    /// Whether the server has neither closed the connection nor sent anything unasked: a
-    /// non-blocking peek (three system calls, only after a long idle).
-    fn still_open(&self) -> bool {
-        let Some(stream) = &self.stream else {
-            return false;
+    /// Drops a reused connection that the server closed (or sent something unasked on)
+    /// while the handler ran, so that a POST is never written into it: there it could be
+    /// lost, and re-sending it later could answer the invocation twice. One system call.
+    fn drop_if_closed(&mut self) {
+        let closed = match &self.stream {
+            Some(stream) if self.reused => !crate::sys::quiet_and_open(stream.as_raw_fd()),
+            _ => false,
         };
-        // EAGAIN (11 on Linux): nothing to read, nothing closed.
-        let open = stream.set_nonblocking(true).is_ok()
-            && matches!(stream.peek(&mut [0]), Err(e) if e.raw_os_error() == Some(11));
-        open && stream.set_nonblocking(false).is_ok()
+        if closed {
+            self.stream = None;
+        }
     }
 
     /// Connects, retrying for up to 0.63 s (the API may come up just after the runtime, as
@@ -461,29 +449,35 @@ fn read_message(
     let mut scan = 0;
     let mut interim = 0;
     loop {
-        more(stream, recv, MAX_HEAD + 1)?;
-        if let Some(end) = parse::head_end(recv.filled(), scan) {
-            recv.head = match parse::parse_head(recv.filled().get(..end).unwrap_or_default()) {
-                Ok(Status::Complete(head)) => head,
-                Ok(Status::Partial) => continue,
-                Err(e) => return Err(Why::Parse(e)),
-            };
-            if !(100..200).contains(&recv.head.status) || recv.head.status == 101 {
-                break;
-            }
-            interim += 1;
-            if interim > MAX_INTERIM {
-                return Err(Why::Interim);
-            }
-            recv.buf.copy_within(end..recv.filled, 0);
-            recv.filled -= end;
-            scan = 0;
-        } else {
+        // What is already in the buffer first: the reply after a 1xx may have come with it.
+        let Some(end) = parse::head_end(recv.filled(), scan) else {
             scan = recv.filled.saturating_sub(3);
+            more(stream, recv, MAX_HEAD + 1)?;
+            continue;
+        };
+        recv.head = match parse::parse_head(recv.filled().get(..end).unwrap_or_default()) {
+            Ok(Status::Complete(head)) => head,
+            Ok(Status::Partial) => {
+                more(stream, recv, MAX_HEAD + 1)?;
+                continue;
+            }
+            Err(e) => return Err(Why::Parse(e)),
+        };
+        if !(100..200).contains(&recv.head.status) || recv.head.status == 101 {
+            break;
         }
+        interim += 1;
+        if interim > MAX_INTERIM {
+            return Err(Why::Interim);
+        }
+        recv.buf.copy_within(end..recv.filled, 0);
+        recv.filled -= end;
+        scan = 0;
     }
     *head_done = true;
     let start = recv.head.len;
+    // Until the body is whole, it is empty (not a stale range from the last reply).
+    recv.body = start..start;
     // Where the response ends: anything after it means the connection is out of step and
     // must not be reused.
     let end = match recv.head.framing {

@@ -155,9 +155,15 @@ where
     runtime::Runtime::run_concurrent(handler)
 }
 
+/// The error type an [`init`] failure is reported with when it has the default type
+/// ([`DEFAULT_ERROR_TYPE`], as from `?` on a std error or a string): Lambda's init errors
+/// are `Runtime.<Reason>`. An error with a type of its own keeps it.
+pub const INIT_ERROR_TYPE: &str = "Runtime.InitError";
+
 /// Runs fallible set-up before [`run`]: returns what `setup` returns, or, when it fails,
 /// reports the error to `/runtime/init/error` (the first invocation then fails with it)
-/// and exits with status 1.
+/// and exits with status 1. An error of the default type is reported as
+/// [`INIT_ERROR_TYPE`].
 ///
 /// ```no_run
 /// use tinylambda::{Context, Error};
@@ -186,6 +192,13 @@ pub fn init<T, E: Into<Error>>(setup: impl FnOnce() -> Result<T, E>) -> T {
 
 #[inline(never)]
 fn init_failed(error: &Error) -> ! {
+    let renamed;
+    let error = if error.error_type() == DEFAULT_ERROR_TYPE {
+        renamed = Error::new(INIT_ERROR_TYPE, error.message());
+        &renamed
+    } else {
+        error
+    };
     log::log(&[
         b"init failed: ",
         error.error_type().as_bytes(),

@@ -40,19 +40,22 @@ pub struct PostHead<'a> {
     pub content_type: &'a str,
     /// The exact body length.
     pub content_length: usize,
-    /// The `Lambda-Runtime-Invocation-Id` to echo, exactly when `/next` carried one.
-    pub invocation_id: Option<&'a str>,
+    /// The `Lambda-Runtime-Invocation-Id` to echo, byte for byte, exactly when `/next`
+    /// carried one (a header value as parsed: it holds no CR or LF).
+    pub invocation_id: Option<&'a [u8]>,
     /// The `Lambda-Runtime-Function-Error-Type`, for errors. Control characters (CR and LF
     /// included) are dropped and it is cut to [`MAX_ERROR_TYPE`] bytes.
     pub error_type: Option<&'a str>,
 }
 
 /// Whether `id` is usable as a request id: 1 to [`MAX_REQUEST_ID`] bytes of visible ASCII
-/// other than `/` (so it can neither split a header nor change the path).
+/// other than `/`, and not only dots (so it can neither split a header nor change the
+/// path: `.` and `..` are path segments a server or proxy may resolve away).
 pub fn valid_request_id(id: &[u8]) -> bool {
     !id.is_empty()
         && id.len() <= MAX_REQUEST_ID
         && id.iter().all(|&b| b.is_ascii_graphic() && b != b'/')
+        && id.iter().any(|&b| b != b'.')
 }
 
 /// Writes `GET {prefix}/2018-06-01/runtime/invocation/next` into `buf`.
@@ -100,7 +103,7 @@ pub fn write_post(
     w.put(b"\r\n");
     if let Some(id) = head.invocation_id {
         w.put(b"Lambda-Runtime-Invocation-Id: ");
-        w.put(id.as_bytes());
+        w.put(id);
         w.put(b"\r\n");
     }
     if let Some(error_type) = head.error_type {
@@ -122,7 +125,8 @@ pub const STREAM_TRAILERS: &str =
     "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body";
 
 /// Writes the head of a streamed `/response` for `request_id` into `buf`: chunked, in
-/// `streaming` mode, announcing the error trailers ([`STREAM_TRAILERS`]).
+/// `streaming` mode, announcing the error trailers ([`STREAM_TRAILERS`]). Control
+/// characters in `content_type` are dropped (no header can be injected through it).
 #[cfg(feature = "streaming")]
 pub fn write_stream_head(
     buf: &mut [u8],
@@ -130,7 +134,7 @@ pub fn write_stream_head(
     authority: &str,
     request_id: &str,
     content_type: &str,
-    invocation_id: Option<&str>,
+    invocation_id: Option<&[u8]>,
 ) -> Option<usize> {
     let mut w = Cursor::new(buf);
     w.put(b"POST ");
@@ -140,13 +144,17 @@ pub fn write_stream_head(
     w.put(b"/response HTTP/1.1\r\n");
     w.common(authority);
     w.put(b"Content-Type: ");
-    w.put(content_type.as_bytes());
+    for b in content_type.bytes() {
+        if b >= b' ' && b != 0x7f {
+            w.put(&[b]);
+        }
+    }
     w.put(b"\r\nLambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\nTrailer: ");
     w.put(STREAM_TRAILERS.as_bytes());
     w.put(b"\r\n");
     if let Some(id) = invocation_id {
         w.put(b"Lambda-Runtime-Invocation-Id: ");
-        w.put(id.as_bytes());
+        w.put(id);
         w.put(b"\r\n");
     }
     w.put(b"\r\n");
@@ -394,7 +402,7 @@ mod tests {
     #[test]
     fn invocation_id_is_echoed_only_when_given() {
         let with = post(PostHead {
-            invocation_id: Some("inv-7"),
+            invocation_id: Some(b"inv-7"),
             ..response("id")
         });
         assert!(with.contains("\r\nLambda-Runtime-Invocation-Id: inv-7\r\n"));
@@ -464,6 +472,9 @@ mod tests {
             b"a\x00",
             b"a\x7f",
             b"\t",
+            b".",
+            b"..",
+            b"...",
         ] {
             assert!(!valid_request_id(bad), "{bad:?}");
         }
@@ -471,6 +482,10 @@ mod tests {
         assert!(valid_request_id(&[b'a'; MAX_REQUEST_ID]));
         assert!(valid_request_id(b"8476a536-e9f4-11e8-9739-2dfe598c3fcd"));
         assert!(valid_request_id(b"a?b#c%d~!@"));
+        assert!(
+            valid_request_id(b".a."),
+            "dots with something else are a name"
+        );
         assert!(!valid_request_id("caf\u{e9}".as_bytes()), "not ASCII");
         assert!(!valid_request_id(b"caf\xe9"), "not UTF-8");
     }
@@ -517,7 +532,7 @@ mod tests {
     fn stream_head_is_chunked_streaming_and_announces_the_trailers() {
         let mut buf = [0u8; 1024];
         let n =
-            write_stream_head(&mut buf, "/.rt", "h:1", "id-1", "text/plain", Some("inv")).unwrap();
+            write_stream_head(&mut buf, "/.rt", "h:1", "id-1", "text/plain", Some(b"inv")).unwrap();
         assert_eq!(
             std::str::from_utf8(&buf[..n]).unwrap(),
             format!(
@@ -538,6 +553,12 @@ mod tests {
             !std::str::from_utf8(&buf[..n])
                 .unwrap()
                 .contains("Content-Length")
+        );
+        let n = write_stream_head(&mut buf, "", "h:1", "id", "a/b\r\nX-Injected: 1", None).unwrap();
+        let head = std::str::from_utf8(&buf[..n]).unwrap();
+        assert!(
+            head.contains("Content-Type: a/bX-Injected: 1\r\n"),
+            "no header can be injected through the content type: {head}"
         );
     }
 

@@ -173,7 +173,7 @@ impl Runtime {
             post,
             content_type: "application/json",
             content_length: body.len(),
-            invocation_id: ctx.invocation_id(),
+            invocation_id: invocation_id(recv),
             error_type: result.as_ref().err().map(Error::error_type),
         });
         send(conn, recv, body, id);
@@ -207,7 +207,7 @@ impl Runtime {
         };
         id.clear();
         id.extend_from_slice(ctx.request_id().as_bytes());
-        let mut stream = Stream::new(conn, ctx.request_id(), ctx.invocation_id());
+        let mut stream = Stream::new(conn, ctx.request_id(), invocation_id(recv));
         let result = match event {
             Ok(()) => {
                 trace.set(ctx.trace_id());
@@ -231,7 +231,7 @@ impl Runtime {
                 post: Post::Error(ctx.request_id()),
                 content_type: "application/json",
                 content_length: out.len(),
-                invocation_id: ctx.invocation_id(),
+                invocation_id: invocation_id(recv),
                 error_type: Some(error.error_type()),
             });
             return send(conn, recv, out, id);
@@ -246,6 +246,15 @@ impl Runtime {
         }
         match conn.end_stream(recv, MAX_REPLY_BYTES) {
             Ok(()) => react(recv, id),
+            Err(Failure::Broken { head: true, why }) => {
+                log(&[
+                    b"streamed response for ",
+                    id,
+                    b": the reply broke off: ",
+                    &why.describe(),
+                ]);
+                react(recv, id);
+            }
             Err(
                 Failure::Unsent { why, .. }
                 | Failure::NoReply { why, .. }
@@ -289,20 +298,23 @@ impl Runtime {
             let id = head
                 .header(Header::RequestId)
                 .map(|s| s.get(&self.recv.buf));
+            let body = if event.is_ok() { self.recv.body() } else { b"" };
             let (problem, detail): (&[u8], &[u8]) = match (status, id) {
                 (200..=299, Some(id)) if request::valid_request_id(id) => return event,
-                (201..=299 | 408 | 429 | 502..=504, None)
-                    if waits < MAX_NEXT_RETRIES && event.is_ok() =>
-                {
+                (200..=299, Some(id)) => (b" with an unsafe request id: ", id),
+                // 500: the Runtime API failed (Lambda restarts the runtime); 403: this
+                // runtime may not ask (the environment is going away).
+                (403 | 500, _) => (b": ", body),
+                // A 200 is an invocation: without an id it cannot be answered.
+                (200, None) => (b" with no request id", b""),
+                // Anything else (204 or another 2xx without an invocation, 404, 408, 429,
+                // 502...) may be passing: asked again a few times, with backoff, first.
+                _ if waits < MAX_NEXT_RETRIES && event.is_ok() => {
                     waits += 1;
                     crate::sys::sleep_ms(10 << waits);
                     continue;
                 }
-                (200..=299, id) => (
-                    b" with a missing or unsafe request id: ",
-                    id.unwrap_or_default(),
-                ),
-                _ => (b": ", if event.is_ok() { self.recv.body() } else { b"" }),
+                _ => (b": ", body),
             };
             fatal(&[
                 b"GET /next returned ",
@@ -338,8 +350,9 @@ impl Runtime {
 /// refuses an `/error`); 5xx ends the process. A POST that could not even be written into a
 /// reused connection (the server had closed it) is sent once more on a fresh one; a POST
 /// that was written but got no reply is not re-sent (Lambda may have acted on it: no
-/// invocation is answered twice). Connections idle for a second or more are checked before
-/// a POST, so a connection the server closed while the handler ran is replaced first.
+/// invocation is answered twice). A reused connection is checked before each POST (one
+/// system call), so one the server closed while the handler ran is replaced first. A reply
+/// that breaks off after its head is logged, and its status still counts.
 fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
     let mut retried = false;
     loop {
@@ -356,13 +369,18 @@ fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
                     b"); not re-sent",
                 ]);
             }
-            Err(Failure::Broken { why, .. }) => {
-                return log(&[
+            Err(Failure::Broken { head, why }) => {
+                log(&[
                     b"POST for ",
                     id,
                     b": the reply broke off: ",
                     &why.describe(),
                 ]);
+                if !head {
+                    return;
+                }
+                // Its status still counts: a 500 ends the process.
+                break;
             }
         }
     }
@@ -392,6 +410,12 @@ fn react(recv: &Recv, id: &[u8]) {
     if exit {
         std::process::exit(1);
     }
+}
+
+/// The `Lambda-Runtime-Invocation-Id` of the invocation in `recv`, byte for byte, to echo
+/// unchanged (even when it is not UTF-8, which [`Context::invocation_id`] leaves out).
+fn invocation_id(recv: &Recv) -> Option<&[u8]> {
+    Some(recv.head.header(Header::InvocationId)?.get(&recv.buf))
 }
 
 /// Ends the process after a request got no usable reply.

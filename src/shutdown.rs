@@ -48,11 +48,13 @@ const MAX_REPLY_BYTES: usize = 64 * 1024;
 /// Cost: one extra connection, one thread blocked in a system call, and one register call at
 /// start; nothing per invocation.
 pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
-    let Some(fd) = sys::signals::install() else {
-        return log(&[b"graceful shutdown unavailable: cannot install the SIGTERM handler"]);
-    };
+    // Registered first: without an extension, SIGTERM and SIGINT keep their default action
+    // (ending the process), rather than going to handlers nobody would act on.
     let Some(conn) = register() else {
         return;
+    };
+    let Some(fd) = sys::signals::install() else {
+        return log(&[b"graceful shutdown unavailable: cannot install the SIGTERM handler"]);
     };
     let waiter = sys::thread::spawn(Box::new(move || {
         sys::signals::wait(fd);

@@ -37,7 +37,7 @@ pub const HTTP_INTEGRATION_CONTENT_TYPE: &str =
 pub struct Stream<'a> {
     conn: &'a mut Conn,
     request_id: &'a str,
-    invocation_id: Option<&'a str>,
+    invocation_id: Option<&'a [u8]>,
     content_type: Option<String>,
     started: bool,
     failed: Option<Why>,
@@ -48,7 +48,7 @@ impl<'a> Stream<'a> {
     pub(crate) fn new(
         conn: &'a mut Conn,
         request_id: &'a str,
-        invocation_id: Option<&'a str>,
+        invocation_id: Option<&'a [u8]>,
     ) -> Self {
         Stream {
             conn,
@@ -64,11 +64,18 @@ impl<'a> Stream<'a> {
     /// Sets the response's `Content-Type` (default [`DEFAULT_STREAM_CONTENT_TYPE`]).
     ///
     /// # Errors
-    /// After the first write, when the head has gone out.
+    /// After the first write, when the head has gone out; and for a value with control
+    /// characters (CR or LF would split the request head).
     pub fn set_content_type(&mut self, content_type: &str) -> io::Result<()> {
         if self.started {
             return Err(io::Error::other(
                 "the response has started: set its content type before writing",
+            ));
+        }
+        if content_type.bytes().any(|b| b < b' ' || b == 0x7f) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a content type cannot hold control characters",
             ));
         }
         self.content_type = Some(content_type.to_owned());

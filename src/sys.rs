@@ -8,8 +8,9 @@
 //! - Log lines go to stderr with one `write(2)`: `std::io::stderr()` would add its
 //!   reentrant lock (about 600 bytes) for lines that are written whole anyway.
 //! - Backoff sleeps use `nanosleep`: `std::thread::sleep` brings about 500 bytes of
-//!   assertion formatting with it; and a coarse monotonic clock (`clock_gettime`) tells
-//!   how long a connection has been idle, where `Instant` would bring its own arithmetic.
+//!   assertion formatting with it.
+//! - Whether a kept-alive connection is still open is one `recv(MSG_PEEK | MSG_DONTWAIT)`:
+//!   with std it takes three system calls (non-blocking on, peek, non-blocking off).
 
 use std::ffi::{c_char, c_int, c_long, c_void};
 
@@ -23,7 +24,7 @@ struct Timespec {
 unsafe extern "C" {
     fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
     fn nanosleep(request: *const Timespec, remaining: *mut Timespec) -> c_int;
-    fn clock_gettime(clock: c_int, time: *mut Timespec) -> c_int;
+    fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
     /// POSIX `putenv`: puts `string` itself (`NAME=value`, NUL-terminated) into the
     /// environment; it stays in use until replaced, so it must outlive that.
     fn putenv(string: *mut c_char) -> c_int;
@@ -55,17 +56,16 @@ pub(crate) fn sleep_ms(ms: u64) {
     unsafe { nanosleep(&t, std::ptr::null_mut()) };
 }
 
-/// Whole seconds of a monotonic clock, read cheaply (`CLOCK_MONOTONIC_COARSE`, served by
-/// the vDSO on Linux: no system call). Only differences mean anything.
-pub(crate) fn monotonic_secs() -> i64 {
-    const CLOCK_MONOTONIC_COARSE: c_int = 6;
-    let mut t = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid, writable timespec.
-    unsafe { clock_gettime(CLOCK_MONOTONIC_COARSE, &mut t) };
-    t.tv_sec
+/// Whether the peer of socket `fd` has neither closed it nor sent anything unasked: one
+/// non-blocking peek (`recv` with `MSG_PEEK | MSG_DONTWAIT`) that finds nothing to read.
+pub(crate) fn quiet_and_open(fd: c_int) -> bool {
+    const MSG_PEEK: c_int = 2;
+    const MSG_DONTWAIT: c_int = 0x40;
+    let mut byte = 0u8;
+    // SAFETY: `byte` is a valid, writable buffer of one byte; a bad `fd` is an error return.
+    let n = unsafe { recv(fd, (&raw mut byte).cast(), 1, MSG_PEEK | MSG_DONTWAIT) };
+    // EAGAIN (EWOULDBLOCK): nothing to read and nothing closed.
+    n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(11)
 }
 
 #[cfg(feature = "concurrent")]
@@ -249,7 +249,11 @@ impl TraceEnv {
         };
         let len = NAME.len() + 1 + value.len();
         if self.slot.len() <= len {
-            self.slot = Vec::leak(vec![0; (len + 1).max(256)]);
+            // The old slot may still be in the environment until `putenv` below replaces
+            // it, so it is left in place (leaked); doubling bounds what is left behind to
+            // the size of the last slot.
+            let size = (len + 1).max(256).max(self.slot.len() * 2);
+            self.slot = Vec::leak(vec![0; size]);
         }
         let text = NAME.iter().chain(b"=").chain(value.as_bytes()).chain(b"\0");
         for (slot, &b) in self.slot.iter_mut().zip(text) {

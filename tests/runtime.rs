@@ -387,6 +387,62 @@ fn invocation_id_is_echoed_exactly_when_next_carried_one() {
 }
 
 #[test]
+fn an_invocation_id_that_is_not_utf8_is_still_echoed() {
+    if child() {
+        tinylambda::run(echo)
+    }
+    let mut raw = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: raw\r\n".to_vec();
+    raw.extend_from_slice(b"Lambda-Runtime-Invocation-Id: inv-\xff\xfe\r\n");
+    raw.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+    let out = serve(
+        "an_invocation_id_that_is_not_utf8_is_still_echoed",
+        vec![Step::Reply(raw), Step::Reply(accepted())],
+    );
+    out.assert_ran_to_the_end();
+    // The fake server reads headers as lossy UTF-8: the two bytes show as two U+FFFD.
+    assert_eq!(
+        out.posts()[0].header("Lambda-Runtime-Invocation-Id"),
+        Some("inv-\u{fffd}\u{fffd}")
+    );
+}
+
+#[test]
+fn a_server_that_closes_right_after_the_event_still_gets_the_response() {
+    if child() {
+        tinylambda::run(echo)
+    }
+    // The event comes without `Connection: close`, but the connection is closed after it:
+    // the response must go out on a fresh connection, not be lost in the closed one.
+    let out = serve(
+        "a_server_that_closes_right_after_the_event_still_gets_the_response",
+        vec![
+            Step::ReplyClose(event("quick", b"fast handler", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_eq!(posts.len(), 1, "{}", out.stderr);
+    assert_response(posts[0], "quick", b"fast handler");
+    assert_eq!(posts[0].conn, 1, "on a new connection");
+}
+
+#[test]
+fn an_interim_reply_and_the_event_in_one_read_are_both_used() {
+    if child() {
+        tinylambda::run(echo)
+    }
+    let mut raw = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+    raw.extend_from_slice(&event("after-100", b"here", &[]));
+    let out = serve(
+        "an_interim_reply_and_the_event_in_one_read_are_both_used",
+        vec![Step::Reply(raw), Step::Reply(accepted())],
+    );
+    out.assert_ran_to_the_end();
+    assert_response(out.posts()[0], "after-100", b"here");
+}
+
+#[test]
 fn six_mib_events_arrive_whole_in_both_framings() {
     if child() {
         tinylambda::run(|event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
@@ -853,17 +909,77 @@ mod status_matrix {
     }
 
     #[test]
-    fn next_404_ends_the_process_naming_the_status() {
+    fn next_404_is_retried_then_ends_the_process_naming_the_status() {
         if child() {
             tinylambda::run(echo)
         }
         let out = serve(
-            "status_matrix::next_404_ends_the_process_naming_the_status",
-            vec![Step::Reply(status(404, "no such route"))],
+            "status_matrix::next_404_is_retried_then_ends_the_process_naming_the_status",
+            vec![Step::Reply(status(404, "no such route")); 6],
         );
         assert_eq!(out.code, Some(1));
         assert!(
-            out.stderr.contains("GET /next returned 404"),
+            out.stderr
+                .contains(r#"GET /next returned 404: {"errorMessage":"no such route""#),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.requests.len(), 6, "five retries, then stop");
+    }
+
+    #[test]
+    fn response_500_whose_body_breaks_off_still_ends_the_process() {
+        if child() {
+            tinylambda::run(echo)
+        }
+        let out = serve(
+            "status_matrix::response_500_whose_body_breaks_off_still_ends_the_process",
+            vec![
+                Step::Reply(event("r", b"x", &[])),
+                Step::Cut(b"HTTP/1.1 500 Internal\r\nContent-Length: 100\r\n\r\npartial".to_vec()),
+                Step::Reply(event("never", b"y", &[])),
+            ],
+        );
+        assert_eq!(out.code, Some(1));
+        assert!(
+            out.stderr.contains("POST for r returned 500 (exiting)"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.requests.len(), 2, "no /next after the 500");
+    }
+
+    #[test]
+    fn next_429_then_an_event_is_served() {
+        if child() {
+            tinylambda::run(echo)
+        }
+        let out = serve(
+            "status_matrix::next_429_then_an_event_is_served",
+            vec![
+                Step::Reply(status(429, "slow down")),
+                Step::Reply(status(502, "bad gateway")),
+                Step::Reply(event("after", b"waiting", &[])),
+                Step::Reply(accepted()),
+            ],
+        );
+        out.assert_ran_to_the_end();
+        assert_response(out.posts()[0], "after", b"waiting");
+    }
+
+    #[test]
+    fn next_500_ends_the_process_without_retrying() {
+        if child() {
+            tinylambda::run(echo)
+        }
+        let out = serve(
+            "status_matrix::next_500_ends_the_process_without_retrying",
+            vec![Step::Reply(status(500, "boom")); 2],
+        );
+        assert_eq!(out.code, Some(1));
+        assert!(
+            out.stderr
+                .contains(r#"GET /next returned 500: {"errorMessage":"boom""#),
             "{}",
             out.stderr
         );
@@ -917,7 +1033,7 @@ mod bad_input {
         if child() {
             tinylambda::run(echo)
         }
-        for bad in ["a b", "a/../../x", "a\tb"] {
+        for bad in ["a b", "a/../../x", "a\tb", "..", "."] {
             let raw = format!(
                 "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: {bad}\r\nContent-Length: 0\r\n\r\n"
             );
@@ -945,7 +1061,7 @@ mod bad_input {
         assert_eq!(out.code, Some(1));
         assert!(
             out.stderr
-                .contains("GET /next returned 200 with a missing or unsafe request id"),
+                .contains("GET /next returned 200 with no request id"),
             "{}",
             out.stderr
         );

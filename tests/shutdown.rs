@@ -110,3 +110,24 @@ fn without_an_extensions_api_the_function_runs_on_without_sigterm() {
         1
     );
 }
+
+#[test]
+fn without_an_extensions_api_sigterm_still_ends_the_process() {
+    if child() {
+        tinylambda::on_shutdown(|| eprintln!("never"));
+        tinylambda::run(echo)
+    }
+    let out = serve(
+        "without_an_extensions_api_sigterm_still_ends_the_process",
+        vec![
+            Step::Reply(support::status(404, "no such route")),
+            Step::Reply(event("a", b"x", &[])),
+            Step::Reply(accepted()),
+            Step::SigTerm,
+        ],
+    );
+    // No handler was left behind to swallow the signal: its default action ends the
+    // process (as a Ctrl-C or an emulator's reload expects), and the callback never runs.
+    assert_eq!(out.code, None, "killed by the signal: {}", out.stderr);
+    assert!(!out.stderr.contains("never"), "{}", out.stderr);
+}

@@ -168,7 +168,8 @@ fn failed_init_exits_non_zero_even_if_the_api_refuses_the_report() {
     assert_eq!(out.code, Some(1));
     assert_eq!(
         out.requests[0].header("Lambda-Runtime-Function-Error-Type"),
-        Some("Function.Error")
+        Some("Runtime.InitError"),
+        "an error of the default type is reported as Lambda's init errors are"
     );
     assert!(out.stderr.contains("returned 403"), "{}", out.stderr);
 }

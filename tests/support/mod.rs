@@ -414,7 +414,8 @@ impl Server {
     /// A whole request from the bytes read so far, if they hold one.
     fn parse_pending(&mut self) -> Option<Request> {
         let end = self.pending.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-        let head = String::from_utf8(self.pending[..end - 4].to_vec()).expect("UTF-8 request head");
+        // Lossy: a header echoed byte for byte may not be UTF-8 (shown as U+FFFD here).
+        let head = String::from_utf8_lossy(&self.pending[..end - 4]).into_owned();
         let mut lines = head.split("\r\n");
         let mut first = lines.next().expect("request line").split(' ');
         let method = first.next().expect("method").to_owned();
