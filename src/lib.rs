@@ -32,10 +32,11 @@
 //!
 //! # Fatal conditions
 //! The process exits with status 1 and one line on stderr when `AWS_LAMBDA_RUNTIME_API` is
-//! missing or malformed, when the API cannot be reached (after 0.63 s of retries), when it
-//! answers 500 (or any 5xx) or `/next` answers 403, when `/next` fails twice in a row on
-//! the connection level, and when `/next` sends something that is not a usable invocation.
-//! Lambda restarts the runtime in every case.
+//! missing or malformed, when the API cannot be reached (after 0.63 s of retries), when a
+//! POST is answered with a 5xx, when `/next` answers 500 or 403, when `/next` fails twice in
+//! a row on the connection level, when `/next` answers anything else that is not an
+//! invocation five more times (with backoff), and when it sends an invocation that cannot
+//! be answered (no request id, or an unsafe one). Lambda restarts the runtime in every case.
 //!
 //! # Modules
 //! [`parse`], [`request`] and [`endpoint`] are the `core`-only building blocks (no
