@@ -835,6 +835,40 @@ mod status_matrix {
     }
 
     #[test]
+    fn error_answered_400_403_or_410_is_logged_and_not_retried() {
+        if child() {
+            tinylambda::run(|event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
+                if event == b"fail" {
+                    Err("it failed".into())
+                } else {
+                    Ok(event.to_vec())
+                }
+            })
+        }
+        for code in [400, 403, 410] {
+            let out = serve(
+                "status_matrix::error_answered_400_403_or_410_is_logged_and_not_retried",
+                vec![
+                    Step::Reply(event("e1", b"fail", &[])),
+                    Step::Reply(status(code, "refused")),
+                    Step::Reply(event("e2", b"fine", &[])),
+                    Step::Reply(accepted()),
+                ],
+            );
+            out.assert_ran_to_the_end();
+            let posts = out.posts();
+            assert_eq!(posts.len(), 2, "{code}: one /error, no re-post: {posts:?}");
+            assert!(posts[0].path.ends_with("/e1/error"), "{code}");
+            assert_response(posts[1], "e2", b"fine");
+            assert!(
+                out.stderr.contains(&format!("POST for e1 returned {code}")),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+
+    #[test]
     fn cargo_lambdas_empty_200_counts_as_accepted() {
         if child() {
             tinylambda::run(echo)
