@@ -12,7 +12,7 @@
 )]
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 
@@ -108,8 +108,9 @@ impl Recv {
 
 /// The Runtime API connection and the request-head buffers.
 pub(crate) struct Conn {
-    /// `host:port` to connect to (resolved at each connect; an IP address needs no lookup).
-    address: String,
+    /// The host to connect to, without IPv6 brackets (see [`open`]).
+    host: String,
+    port: u16,
     prefix: String,
     authority: String,
     stream: Option<TcpStream>,
@@ -126,12 +127,9 @@ impl Conn {
     /// Keeps what requests need from the endpoint and writes the `/next` request. Does not
     /// connect yet.
     pub(crate) fn new(endpoint: &Endpoint<'_>) -> Self {
-        let mut address = endpoint.authority.to_owned();
-        if !address.ends_with(":80") && endpoint.port == 80 {
-            address.push_str(":80");
-        }
         let mut conn = Conn {
-            address,
+            host: endpoint.host.to_owned(),
+            port: endpoint.port,
             prefix: endpoint.prefix.to_owned(),
             authority: endpoint.authority.to_owned(),
             stream: None,
@@ -314,25 +312,50 @@ impl Conn {
     fn connect(&self) -> TcpStream {
         let mut delay = 10;
         loop {
-            match TcpStream::connect(self.address.as_str()) {
-                Ok(stream) => {
+            match open(&self.host, self.port) {
+                Some(Ok(stream)) => {
                     // Without it, a small POST after a write can wait for a delayed ACK.
                     let _ = stream.set_nodelay(true);
                     return stream;
                 }
-                Err(e) if delay > CONNECT_BACKOFF_MS => crate::log::fatal(&[
+                None => crate::log::fatal(&[
+                    b"AWS_LAMBDA_RUNTIME_API names the host ",
+                    self.host.as_bytes(),
+                    b": use an IP address or localhost, or build with tinylambda's `resolve` feature",
+                ]),
+                Some(Err(e)) if delay > CONNECT_BACKOFF_MS => crate::log::fatal(&[
                     b"cannot connect to AWS_LAMBDA_RUNTIME_API at ",
-                    self.address.as_bytes(),
+                    self.authority.as_bytes(),
                     b": ",
                     &os(&e).describe(),
                 ]),
-                Err(_) => {
+                Some(Err(_)) => {
                     crate::sys::sleep_ms(delay);
                     delay *= 2;
                 }
             }
         }
     }
+}
+
+/// Opens a connection to `host`: an IP address as it is (Lambda gives `127.0.0.1:9001`),
+/// `localhost` as 127.0.0.1 then ::1, and any other name through the system's resolver with
+/// the `resolve` feature; without it, `None`. A name lookup (`getaddrinfo`) brings the C
+/// library's resolver into a static binary: about 17 KiB with musl.
+fn open(host: &str, port: u16) -> Option<io::Result<TcpStream>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(TcpStream::connect(SocketAddr::new(ip, port)));
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        let v4 = TcpStream::connect(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port));
+        return Some(
+            v4.or_else(|_| TcpStream::connect(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port))),
+        );
+    }
+    #[cfg(feature = "resolve")]
+    return Some(TcpStream::connect((host, port)));
+    #[cfg(not(feature = "resolve"))]
+    None
 }
 
 impl Why {

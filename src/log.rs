@@ -42,7 +42,8 @@ pub(crate) fn interrupted(e: &io::Error) -> bool {
 /// connection to the Runtime API meets, and the number. No `core::fmt`.
 pub(crate) fn describe_os_error(code: i32, out: &mut Vec<u8>) {
     out.extend_from_slice(match code {
-        0 => b"I/O error",
+        // No OS error: std's name lookup is the one source (with the `resolve` feature).
+        0 => b"the host name did not resolve",
         32 => b"broken pipe",
         104 => b"connection reset",
         110 => b"timed out",

@@ -216,3 +216,45 @@ fn max_concurrency_above_one_is_logged_once() {
         out.stderr
     );
 }
+
+/// Without the `resolve` feature, a host name other than `localhost` is refused at once: no
+/// name lookup, no retries (`cargo test` without `--all-features` runs this one).
+#[cfg(not(feature = "resolve"))]
+#[test]
+fn a_host_name_is_refused_without_the_resolve_feature() {
+    if child() {
+        tinylambda::run(echo)
+    }
+    let (code, stderr) = start_with(
+        "a_host_name_is_refused_without_the_resolve_feature",
+        Some("runtime-api.invalid:9001"),
+    );
+    assert_eq!(code, Some(1));
+    assert_one_clean_line(
+        &stderr,
+        "AWS_LAMBDA_RUNTIME_API names the host runtime-api.invalid: use an IP address or localhost, or build with tinylambda's `resolve` feature",
+    );
+}
+
+/// With the `resolve` feature, a host name is looked up (`.invalid` never resolves, so the
+/// lookup's failure is what the line reports).
+#[cfg(feature = "resolve")]
+#[test]
+fn a_host_name_is_looked_up_with_the_resolve_feature() {
+    if child() {
+        tinylambda::run(echo)
+    }
+    let (code, stderr) = start_with(
+        "a_host_name_is_looked_up_with_the_resolve_feature",
+        Some("runtime-api.invalid:9001"),
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.starts_with(
+            "tinylambda: cannot connect to AWS_LAMBDA_RUNTIME_API at runtime-api.invalid:9001: \
+             the host name did not resolve"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
