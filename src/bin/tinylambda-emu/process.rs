@@ -12,7 +12,7 @@
 //!   and system time *including the processes it waited for itself* (the kernel's
 //!   `RUSAGE_BOTH`), in microseconds, so the sum is the CPU time of the whole tree from
 //!   spawn to death, to the microsecond.
-//! - **CPU of a live tree** ([`tree_cpu`]), for the start of a measurement: for every live
+//! - **CPU of a live tree** ([`tree_sample`]), for the start of a measurement: for every live
 //!   process of the group (found in `/proc/*/stat` by process group), its own CPU clock
 //!   (`clock_getcpuclockid` + `clock_gettime`: nanoseconds, all its threads, live and
 //!   exited) plus the CPU of the children it has already reaped (`cutime` + `cstime` in
@@ -25,8 +25,38 @@
 //! `/next` after the last invocation, the difference is exactly N invocation cycles, at
 //! microsecond resolution (0.05 µs per invocation at N = 10,000 for a compiled runtime;
 //! under 10 ms / N for a shell one, e.g. 50 µs of about 20 ms at N = 200).
-//! - **Peak RSS**: the largest `ru_maxrss` among the tree's processes (again including what
-//!   each had reaped): the biggest single process, not a sum.
+//! - **Peak RSS**: the largest resident-set high-water mark of any single process of the
+//!   tree (not a sum), gathered in two ways, because `ru_maxrss` alone lies:
+//!
+//!   Linux keeps a process's `ru_maxrss` in its `signal_struct`, which survives `exec`, and
+//!   at `exec` it folds in the high-water mark of the memory the process had *before* it.
+//!   std's `Command` starts the bootstrap with `posix_spawn` (a `vfork`-style clone that
+//!   shares the emulator's memory until the `exec`), so that memory is the emulator's own,
+//!   and every bootstrap's `ru_maxrss` is at least the emulator's peak RSS (about 2 MB): a
+//!   static C loop and a static musl echo, whose real `VmHWM` is a few hundred KiB, both
+//!   reported some 2,300 KiB. The same happens one level down: a `curl` forked by bash
+//!   starts its `ru_maxrss` from bash's resident set at the fork.
+//!
+//!   1. **Live processes** ([`tree_sample`], taken by `--bench` while the runtime waits in
+//!      its last `/next`): `VmHWM` from `/proc/PID/status`, the high-water mark of the
+//!      memory the process has *now*, which `exec` starts afresh. This is the truth for
+//!      every process still running at the end.
+//!   2. **Reaped processes** (the watcher's `wait4`, once the tree is killed): `ru_maxrss`
+//!      is `max(inherited, own peak, peak of every child it reaped itself)`. The inherited
+//!      part is bounded by the emulator's own `VmHWM` read just after the spawn (the
+//!      emulator's memory at the `exec` cannot have been larger than its high-water mark
+//!      after it), so a reaped figure *above* that bound is the process's own peak or its
+//!      children's, and is counted; one at or below it is dropped, since it cannot be told
+//!      from the inherited part. This is how processes that a shell started and reaped
+//!      itself (`curl`) still count: through the shell's `ru_maxrss` when it is reaped.
+//!
+//!   The figure is the larger of the two. Its limits: a process that ended before the end
+//!   of the measurement, whose own peak was at or below the emulator's peak at spawn time,
+//!   is not seen (it could not be told from what it inherited; it was smaller than the
+//!   emulator, about 2 MB); a child forked by a shell starts its own `ru_maxrss` from the
+//!   shell's resident set, so a tiny child of a big shell reads as the shell (which is
+//!   counted anyway); processes that left the bootstrap's process group are not seen at
+//!   all.
 
 use std::ffi::{OsStr, OsString, c_int, c_long, c_ulong};
 use std::io;
@@ -87,14 +117,21 @@ const ECHILD: i32 = 10;
 pub struct Usage {
     /// User plus system CPU time.
     pub cpu: Duration,
-    /// The largest resident set of any process in the tree, in KiB.
+    /// The largest `ru_maxrss` of a reaped process of the tree that is above what it could
+    /// have inherited from the emulator (see the module docs), in KiB; 0 if none was.
     pub peak_rss_kib: u64,
+    /// The emulator's own `VmHWM` just after the spawn, in KiB: the most a process of the
+    /// tree can have inherited into its `ru_maxrss`.
+    inherited_kib: u64,
 }
 
 impl Usage {
     fn add(&mut self, ru: &Rusage) {
         self.cpu += timeval(&ru.utime) + timeval(&ru.stime);
-        self.peak_rss_kib = self.peak_rss_kib.max(ru.maxrss.max(0) as u64);
+        let maxrss = ru.maxrss.max(0) as u64;
+        if maxrss > self.inherited_kib {
+            self.peak_rss_kib = self.peak_rss_kib.max(maxrss);
+        }
     }
 }
 
@@ -156,6 +193,9 @@ pub struct Spawned {
     pub pid: i32,
     /// Taken just before the `spawn` call.
     pub started: Instant,
+    /// The emulator's own `VmHWM` just after the spawn, in KiB (0 if `/proc` cannot be
+    /// read): the bound on what the bootstrap inherited into its `ru_maxrss`.
+    pub inherited_kib: u64,
 }
 
 /// The process group to kill if the emulator itself is told to stop (SIGINT, SIGTERM,
@@ -210,7 +250,13 @@ pub fn spawn(
     // The Child handle is dropped without waiting: the watcher thread reaps with wait4.
     let pid = i32::try_from(child.id()).map_err(|_| io::Error::other("pid out of range"))?;
     CURRENT_GROUP.store(pid, Ordering::SeqCst);
-    Ok(Spawned { pid, started })
+    // Read after the spawn: the emulator's memory at the bootstrap's exec was at most this.
+    let inherited_kib = peak_rss_kib_of("self").unwrap_or(0);
+    Ok(Spawned {
+        pid,
+        started,
+        inherited_kib,
+    })
 }
 
 /// Kills every process of the group `pgid` with SIGKILL (nothing happens if none is left).
@@ -228,17 +274,21 @@ pub fn kill_current() {
     kill_group(CURRENT_GROUP.load(Ordering::SeqCst));
 }
 
-/// Starts the thread that reaps the bootstrap `pid`: it calls `on_exit` as soon as the
+/// Starts the thread that reaps the bootstrap `spawned`: it calls `on_exit` as soon as the
 /// bootstrap itself has ended, then reaps every other process of its group until none is
 /// left, and returns what the whole tree used.
 pub fn watch(
-    pid: i32,
+    spawned: Spawned,
     on_exit: impl FnOnce(Exit) + Send + 'static,
 ) -> io::Result<JoinHandle<Usage>> {
+    let pid = spawned.pid;
     std::thread::Builder::new()
         .name(format!("watch-{pid}"))
         .spawn(move || {
-            let mut usage = Usage::default();
+            let mut usage = Usage {
+                inherited_kib: spawned.inherited_kib,
+                ..Usage::default()
+            };
             match reap(pid, &mut usage) {
                 Some(status) => on_exit(Exit::from_status(status)),
                 None => on_exit(Exit::Code(-1)),
@@ -269,12 +319,22 @@ fn reap(pid: c_int, usage: &mut Usage) -> Option<c_int> {
     }
 }
 
-/// The CPU time used so far by the live processes of group `pgid` and by the children they
-/// have reaped (see the module docs for the resolution).
-pub fn tree_cpu(pgid: i32) -> io::Result<Duration> {
+/// A reading of the live processes of one process group.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TreeSample {
+    /// The CPU time used so far by the live processes of the group and by the children
+    /// they have reaped (see the module docs for the resolution).
+    pub cpu: Duration,
+    /// The largest `VmHWM` of a live process of the group, in KiB (0 if none could be read).
+    pub peak_rss_kib: u64,
+}
+
+/// Reads the CPU time and peak resident sets of the live processes of group `pgid` from
+/// `/proc` (see the module docs).
+pub fn tree_sample(pgid: i32) -> io::Result<TreeSample> {
     // SAFETY: sysconf with a valid name has no other effect.
     let ticks_per_sec = unsafe { sysconf(SC_CLK_TCK) }.max(1) as u64;
-    let mut total = Duration::ZERO;
+    let mut sample = TreeSample::default();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(entry) = entry else { continue };
         let Some(pid) = entry
@@ -296,9 +356,13 @@ pub fn tree_cpu(pgid: i32) -> io::Result<Duration> {
         }
         let own =
             process_cpu(pid).unwrap_or_else(|| ticks(fields.utime + fields.stime, ticks_per_sec));
-        total += own + ticks(fields.cutime + fields.cstime, ticks_per_sec);
+        sample.cpu += own + ticks(fields.cutime + fields.cstime, ticks_per_sec);
+        // A zombie has no memory and no VmHWM line: it is counted when it is reaped.
+        if let Some(kib) = peak_rss_kib(pid) {
+            sample.peak_rss_kib = sample.peak_rss_kib.max(kib);
+        }
     }
-    Ok(total)
+    Ok(sample)
 }
 
 fn ticks(n: u64, per_sec: u64) -> Duration {
@@ -321,7 +385,7 @@ fn process_cpu(pid: i32) -> Option<Duration> {
     })
 }
 
-/// The fields of `/proc/PID/stat` that [`tree_cpu`] reads.
+/// The fields of `/proc/PID/stat` that [`tree_sample`] reads.
 struct StatFields {
     pgrp: i32,
     utime: u64,
@@ -349,9 +413,20 @@ impl StatFields {
     }
 }
 
-/// The peak resident set (`VmHWM`) of process `pid` in KiB, if it is still alive.
+/// The peak resident set (`VmHWM`) of process `pid` in KiB, if it is still alive (and not
+/// a zombie).
 pub fn peak_rss_kib(pid: i32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    peak_rss_kib_of(&pid.to_string())
+}
+
+/// `VmHWM` of `/proc/{which}/status` in KiB (`which`: a pid, or `self`).
+fn peak_rss_kib_of(which: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{which}/status")).ok()?;
+    vm_hwm_kib(&status)
+}
+
+/// The `VmHWM:` value of a `/proc/PID/status` text, in KiB.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_ascii_whitespace().nth(1)?.parse().ok()
 }
@@ -368,6 +443,31 @@ mod tests {
             (f.pgrp, f.utime, f.stime, f.cutime, f.cstime),
             (1234, 7, 3, 40, 2)
         );
+    }
+
+    #[test]
+    fn reaped_peaks_count_only_above_what_could_be_inherited() {
+        let mut usage = Usage {
+            inherited_kib: 2_300,
+            ..Usage::default()
+        };
+        let rusage = |maxrss| Rusage {
+            maxrss,
+            ..Rusage::default()
+        };
+        usage.add(&rusage(2_296)); // a small static bootstrap: all of it inherited
+        assert_eq!(usage.peak_rss_kib, 0);
+        usage.add(&rusage(9_000)); // a shell that reaped a curl of 9 MB
+        usage.add(&rusage(2_301));
+        assert_eq!(usage.peak_rss_kib, 9_000);
+    }
+
+    #[test]
+    fn vm_hwm_is_read_from_proc_status() {
+        let status = "Name:\techo\nVmPeak:\t    9000 kB\nVmHWM:\t     412 kB\nVmRSS:\t 400 kB\n";
+        assert_eq!(vm_hwm_kib(status), Some(412));
+        assert_eq!(vm_hwm_kib("Name:\tzombie\nState:\tZ (zombie)\n"), None);
+        assert!(peak_rss_kib_of("self").is_some_and(|kib| kib > 0));
     }
 
     #[test]

@@ -443,7 +443,7 @@ impl Sandbox {
             }
         };
         let me = self.me.clone();
-        let watcher = process::watch(spawned.pid, move |exit| {
+        let watcher = process::watch(spawned, move |exit| {
             if let Some(sandbox) = me.upgrade() {
                 sandbox.exited(generation, exit);
             }
