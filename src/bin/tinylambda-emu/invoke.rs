@@ -279,26 +279,7 @@ fn decode_client_context(encoded: &[u8]) -> Option<String> {
     if encoded.len() > MAX_CLIENT_CONTEXT {
         return None;
     }
-    let mut out = Vec::with_capacity(encoded.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0);
-    for &c in encoded.iter().take_while(|&&c| c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    String::from_utf8(crate::json::from_base64(encoded)?).ok()
 }
 
 #[cfg(test)]
