@@ -11,8 +11,8 @@
 use std::ffi::c_int;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsRawFd;
 use std::ops::Range;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use tinylambda::parse::{Chunked, MAX_HEAD, Status, head_end, parse_decimal};
@@ -296,7 +296,8 @@ impl Conn {
                         }
                         let line = trim_cr(&available[..nl]);
                         if pieces.state == PieceState::Size {
-                            let size = chunk_size(line).ok_or(ReadError::Bad("invalid chunk size"))?;
+                            let size =
+                                chunk_size(line).ok_or(ReadError::Bad("invalid chunk size"))?;
                             pieces.state = if size == 0 {
                                 PieceState::Trailer
                             } else {
@@ -745,7 +746,10 @@ mod tests {
             .write_all(b"POST /r HTTP/1.1\r\nContent-Length: 7\r\n\r\nabcdefg")
             .unwrap();
         let (got, pieces) = all_pieces(&mut conn, 1 << 20);
-        assert_eq!((got.concat(), pieces.trailers.len()), (b"abcdefg".to_vec(), 0));
+        assert_eq!(
+            (got.concat(), pieces.trailers.len()),
+            (b"abcdefg".to_vec(), 0)
+        );
 
         let (mut client, mut conn) = pair();
         client
@@ -768,7 +772,10 @@ mod tests {
         let mut pieces = conn.pieces(&head).unwrap();
         let first = conn.read_piece(&mut pieces, 16).unwrap().unwrap();
         assert_eq!(&conn.bytes()[first], b"abc");
-        assert!(matches!(conn.read_piece(&mut pieces, 16), Err(ReadError::Io)));
+        assert!(matches!(
+            conn.read_piece(&mut pieces, 16),
+            Err(ReadError::Io)
+        ));
     }
 
     #[test]

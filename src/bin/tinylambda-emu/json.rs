@@ -170,7 +170,10 @@ mod tests {
             string_array(br#"{"events": ["INVOKE" , "SHUTDOWN"]}"#, "events"),
             Ok(Some(vec!["INVOKE".into(), "SHUTDOWN".into()]))
         );
-        assert_eq!(string_array(br#"{"events":[]}"#, "events"), Ok(Some(vec![])));
+        assert_eq!(
+            string_array(br#"{"events":[]}"#, "events"),
+            Ok(Some(vec![]))
+        );
         assert_eq!(string_array(b"{}", "events"), Ok(None));
         assert!(string_array(b"events", "events").is_err());
         assert!(string_array(br#"{"events":"INVOKE"}"#, "events").is_err());

@@ -63,7 +63,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,9 @@ unsafe extern "C" {
     fn sysconf(name: c_int) -> c_long;
     fn signal(signal: c_int, handler: usize) -> usize;
     fn _exit(code: c_int) -> !;
+    fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
+    fn read(fd: c_int, buf: *mut u8, len: usize) -> isize;
+    fn write(fd: c_int, buf: *const u8, len: usize) -> isize;
 }
 
 const SIGHUP: c_int = 1;
@@ -109,6 +112,7 @@ const SIGINT: c_int = 2;
 const SIGKILL: c_int = 9;
 const SIGTERM: c_int = 15;
 const PR_SET_CHILD_SUBREAPER: c_int = 36;
+const O_CLOEXEC: c_int = 0o2_000_000;
 const SC_CLK_TCK: c_int = 2;
 const ECHILD: i32 = 10;
 
@@ -202,12 +206,19 @@ pub struct Spawned {
 /// SIGHUP): the current bootstrap's, or 0 for none.
 static CURRENT_GROUP: AtomicI32 = AtomicI32::new(0);
 
+/// The write end of the pipe that hands a stop signal to the thread of [`on_stop`], or -1.
+static STOP_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// Set by the first stop signal: a second one does not wait for the graceful stop.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
 /// Prepares the emulator process: becomes a child subreaper (see the module docs) and makes
-/// SIGINT, SIGTERM and SIGHUP kill the current bootstrap's process group before exiting,
-/// so that no bootstrap outlives the emulator.
+/// SIGINT, SIGTERM and SIGHUP stop the current bootstrap before exiting, so that no
+/// bootstrap outlives the emulator: through [`on_stop`]'s callback once it is set (a
+/// graceful stop), else (and on a second signal) by killing its process group at once.
 pub fn prepare() {
     // SAFETY: plain system calls with integer arguments; the handler only calls the
-    // async-signal-safe `kill` and `_exit` and reads an atomic.
+    // async-signal-safe `write`, `kill` and `_exit` and reads atomics.
     unsafe {
         prctl(PR_SET_CHILD_SUBREAPER, 1 as c_ulong);
         let handler = on_stop_signal as extern "C" fn(c_int) as usize;
@@ -218,6 +229,14 @@ pub fn prepare() {
 }
 
 extern "C" fn on_stop_signal(sig: c_int) {
+    let pipe = STOP_PIPE.load(Ordering::SeqCst);
+    if pipe >= 0 && !STOPPING.swap(true, Ordering::SeqCst) {
+        let byte = sig as u8;
+        // SAFETY: `write` is async-signal-safe; a one-byte buffer on the stack.
+        if unsafe { write(pipe, &byte, 1) } == 1 {
+            return;
+        }
+    }
     let group = CURRENT_GROUP.load(Ordering::SeqCst);
     // SAFETY: `kill` and `_exit` are async-signal-safe.
     unsafe {
@@ -226,6 +245,36 @@ extern "C" fn on_stop_signal(sig: c_int) {
         }
         _exit(128 + sig);
     }
+}
+
+/// From now on, the first SIGINT, SIGTERM or SIGHUP runs `stop` with the signal's number
+/// on a thread of its own (outside the signal handler, so it may lock, wait and print);
+/// `stop` is expected to end the process. A second signal kills the bootstrap's group and
+/// exits at once.
+pub fn on_stop(stop: impl FnOnce(i32) + Send + 'static) -> io::Result<()> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors; close-on-exec keeps them from the
+    // bootstrap.
+    if unsafe { pipe2(fds.as_mut_ptr(), O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let [read_end, write_end] = fds;
+    std::thread::Builder::new()
+        .name("stop-signal".into())
+        .spawn(move || {
+            let mut byte = 0u8;
+            loop {
+                // SAFETY: a one-byte buffer on the stack; the descriptor is ours.
+                match unsafe { read(read_end, &mut byte, 1) } {
+                    1 => return stop(i32::from(byte)),
+                    0 => return,
+                    _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+                    _ => return,
+                }
+            }
+        })?;
+    STOP_PIPE.store(write_end, Ordering::SeqCst);
+    Ok(())
 }
 
 /// Starts `program` with `args` and the extra environment `env` (on top of the emulator's
@@ -267,6 +316,20 @@ pub fn kill_group(pgid: i32) {
     let _ = CURRENT_GROUP.compare_exchange(pgid, 0, Ordering::SeqCst, Ordering::SeqCst);
     // SAFETY: a plain system call; a negative pid names a process group.
     unsafe { kill(-pgid, SIGKILL) };
+}
+
+/// Sends SIGTERM to the process `pid` alone (the runtime, at a graceful shutdown).
+pub fn terminate(pid: i32) {
+    if pid > 0 {
+        // SAFETY: a plain system call.
+        unsafe { kill(pid, SIGTERM) };
+    }
+}
+
+/// Whether any process of the group `pgid` is left (a zombie not reaped yet counts).
+pub fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the group exists.
+    pgid > 0 && unsafe { kill(-pgid, 0) } == 0
 }
 
 /// Kills the current bootstrap's process group, if there is one (before the emulator exits).
