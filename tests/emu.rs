@@ -73,6 +73,14 @@ fn role(test: &str, name: &str, options: &[&str]) -> Vec<String> {
     args
 }
 
+/// Emulator arguments that invoke once with `event` this test binary playing `name` (see
+/// [`role`]).
+fn invoke_role(event: &str, test: &str, name: &str, options: &[&str]) -> Vec<String> {
+    let mut args = vec!["--invoke".to_owned(), event.to_owned()];
+    args.extend(role(test, name, options));
+    args
+}
+
 /// In a bootstrap child, becomes the bootstrap of its role and never returns.
 fn child() {
     let Ok(role) = std::env::var(ROLE) else {
@@ -1028,13 +1036,12 @@ fn invoke_once_prints_the_response_on_stdout() {
     assert_eq!(output.stdout, br#"{"from":"a file"}"#);
     let _ = std::fs::remove_dir_all(dir);
 
-    let mut fail = vec!["--invoke".to_owned(), "fail".to_owned()];
-    fail.extend(role(
+    let output = run_emu(&invoke_role(
+        "fail",
         "invoke_once_prints_the_response_on_stdout",
         "echo-or-fail",
         &[],
     ));
-    let output = run_emu(&fail);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(output.stdout.is_empty());
@@ -1320,9 +1327,7 @@ fn streams_carry_mid_stream_errors_in_trailers_and_go_past_6_mb() {
     assert!(reply.trailers.is_empty(), "{:?}", reply.trailers);
 
     // --invoke writes the stream to stdout and a mid-stream error to stderr, exit 1.
-    let mut fail = vec!["--invoke".to_owned(), "fail".to_owned()];
-    fail.extend(role(test, "stream-sizes", &[]));
-    let output = run_emu(&fail);
+    let output = run_emu(&invoke_role("fail", test, "stream-sizes", &[]));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(output.stdout, b"partial");
@@ -1362,13 +1367,12 @@ fn a_function_url_stream_is_passed_through_with_its_prelude() {
 #[test]
 fn extensions_register_get_their_events_and_hold_the_shutdown_up_to_its_limit() {
     child();
-    let mut list = vec!["--invoke".to_owned(), "late".to_owned()];
-    list.extend(role(
+    let output = run_emu(&invoke_role(
+        "late",
         "extensions_register_get_their_events_and_hold_the_shutdown_up_to_its_limit",
         "extension",
         &[],
     ));
-    let output = run_emu(&list);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     // Registration closes when the runtime asks for its first event.

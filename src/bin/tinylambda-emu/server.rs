@@ -413,32 +413,44 @@ fn truncated(sent: u64, why: &str) -> StreamError {
     ))
 }
 
-/// `POST /2020-01-01/extension/register`.
-fn register(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> bool {
-    let body = match conn.read_body(head, MAX_PAYLOAD) {
-        Ok(Body::Complete(body)) => body,
+/// Reads a request body of at most [`MAX_PAYLOAD`] bytes; when that fails, answers (413,
+/// 400) and gives whether the connection may stay open.
+fn whole_body(conn: &mut Conn, head: &Head) -> Result<std::ops::Range<usize>, bool> {
+    match conn.read_body(head, MAX_PAYLOAD) {
+        Ok(Body::Complete(body)) => Ok(body),
         Ok(Body::TooLarge) => {
             too_large(conn, MAX_PAYLOAD as u64);
-            return false;
+            Err(false)
         }
-        Err(ReadError::Bad(why)) => return bad_body(conn, why),
-        Err(ReadError::Io | ReadError::Unsupported) => return false,
+        Err(ReadError::Bad(why)) => Err(bad_body(conn, why)),
+        Err(ReadError::Io | ReadError::Unsupported) => Err(false),
+    }
+}
+
+/// 200 with a JSON `body` and one more header.
+fn json_with(conn: &mut Conn, name: &str, value: &[u8], body: &[u8]) -> bool {
+    conn.head(
+        "200 OK",
+        &[("Content-Type", b"application/json"), (name, value)],
+    )
+    .send(body, false)
+    .is_ok()
+}
+
+/// `POST /2020-01-01/extension/register`.
+fn register(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> bool {
+    let body = match whole_body(conn, head) {
+        Ok(body) => body,
+        Err(keep) => return keep,
     };
     let name = conn
         .header(head, "Lambda-Extension-Name")
         .map(<[u8]>::to_vec);
     let answer = sandbox.register(generation, name.as_deref(), &conn.bytes()[body]);
     match answer {
-        Registered::Ok { id, body } => conn
-            .head(
-                "200 OK",
-                &[
-                    ("Content-Type", b"application/json"),
-                    ("Lambda-Extension-Identifier", id.as_bytes()),
-                ],
-            )
-            .send(&body, false)
-            .is_ok(),
+        Registered::Ok { id, body } => {
+            json_with(conn, "Lambda-Extension-Identifier", id.as_bytes(), &body)
+        }
         Registered::Refused(refusal) => extension_refusal(conn, &refusal),
         Registered::Stale => false,
     }
@@ -453,21 +465,18 @@ fn extension_next(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &He
         .header(head, "Lambda-Extension-Identifier")
         .map(<[u8]>::to_vec);
     match sandbox.extension_next(generation, id.as_deref()) {
-        ExtensionNext::Event(event, event_id) => conn
-            .head(
-                "200 OK",
-                &[
-                    ("Content-Type", b"application/json"),
-                    ("Lambda-Extension-Event-Identifier", event_id.as_bytes()),
-                ],
-            )
-            .send(&event, false)
-            .is_ok(),
+        ExtensionNext::Event(event, event_id) => json_with(
+            conn,
+            "Lambda-Extension-Event-Identifier",
+            event_id.as_bytes(),
+            &event,
+        ),
         ExtensionNext::Refused(refusal) => extension_refusal(conn, &refusal),
         ExtensionNext::Stale => false,
     }
 }
 
+/// A refused Extensions API request.
 fn extension_refusal(conn: &mut Conn, refusal: &ExtensionRefusal) -> bool {
     conn.head(refusal.status, JSON)
         .send(&error_document(refusal.error_type, &refusal.message), false)
@@ -476,14 +485,9 @@ fn extension_refusal(conn: &mut Conn, refusal: &ExtensionRefusal) -> bool {
 
 /// `POST /runtime/init/error`.
 fn init_error(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> bool {
-    let body = match conn.read_body(head, MAX_PAYLOAD) {
-        Ok(Body::Complete(body)) => body,
-        Ok(Body::TooLarge) => {
-            too_large(conn, MAX_PAYLOAD as u64);
-            return false;
-        }
-        Err(ReadError::Bad(why)) => return bad_body(conn, why),
-        Err(ReadError::Io | ReadError::Unsupported) => return false,
+    let body = match whole_body(conn, head) {
+        Ok(body) => body,
+        Err(keep) => return keep,
     };
     let document = if body.is_empty() {
         let error_type = conn
