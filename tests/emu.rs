@@ -2,6 +2,10 @@
 //! test binary re-run as a bootstrap with a chosen behaviour, raw HTTP runtimes, and the
 //! bash + curl peer), real sockets on 127.0.0.1. Every wait is bounded.
 //!
+//! The tests of streamed responses, graceful shutdown and concurrency need the library's
+//! features (`cargo test --all-features`): their bootstraps use `run_streaming`,
+//! `on_shutdown` and `run_concurrent`.
+//!
 //! A test that needs a bootstrap of its own passes [`role`]'s arguments to the emulator: the
 //! emulator then runs this test binary again, filtered to that test, with
 //! `TINYLAMBDA_EMU_TEST_ROLE` set, and [`child`] (the first line of every such test) turns
@@ -16,6 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tinylambda::{Context, Error};
+
+mod support;
 
 const EMU: &str = env!("CARGO_BIN_EXE_tinylambda-emu");
 const ROLE: &str = "TINYLAMBDA_EMU_TEST_ROLE";
@@ -64,6 +70,14 @@ fn role(test: &str, name: &str, options: &[&str]) -> Vec<String> {
         ]
         .map(String::from),
     );
+    args
+}
+
+/// Emulator arguments that invoke once with `event` this test binary playing `name` (see
+/// [`role`]).
+fn invoke_role(event: &str, test: &str, name: &str, options: &[&str]) -> Vec<String> {
+    let mut args = vec!["--invoke".to_owned(), event.to_owned()];
+    args.extend(role(test, name, options));
     args
 }
 
@@ -151,6 +165,46 @@ fn child() {
         }),
         "framing" => raw_framing_runtime(),
         "rogue" => raw_rogue_runtime(),
+        "extension" => extension_runtime(),
+        #[cfg(feature = "streaming")]
+        "stream-gated" => tinylambda::run_streaming(
+            |_: &[u8], _: &Context, out: &mut tinylambda::Stream| -> Result<(), Error> {
+                // One chunk, then nothing more until the test creates the marker file.
+                out.set_content_type("text/plain")?;
+                out.write_all(b"first chunk\n")?;
+                let marker = std::env::var("MARKER").unwrap_or_default();
+                let deadline = Instant::now() + LIMIT;
+                while !Path::new(&marker).exists() {
+                    if Instant::now() > deadline {
+                        out.write_all(b"gave up waiting\n")?;
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                out.write_all(b"second chunk\n")?;
+                Ok(())
+            },
+        ),
+        #[cfg(feature = "streaming")]
+        "stream-sizes" => tinylambda::run_streaming(
+            |event: &[u8], _: &Context, out: &mut tinylambda::Stream| -> Result<(), Error> {
+                // "fail": a few bytes, then an error; a number: that many bytes.
+                if event == b"fail" {
+                    out.write_all(b"partial")?;
+                    return Err(Error::new("Function.Broke", "it broke midway"));
+                }
+                let mut left: usize = std::str::from_utf8(event)?.parse()?;
+                let block = vec![b'x'; 64 * 1024];
+                while left > 0 {
+                    let n = left.min(block.len());
+                    out.write_all(&block[..n])?;
+                    left -= n;
+                }
+                Ok(())
+            },
+        ),
+        #[cfg(feature = "concurrent")]
+        "together" => together_runtime(),
         other => panic!("unknown role {other}"),
     }
 }
@@ -161,11 +215,15 @@ fn child() {
 /// One request on a fresh connection to the Runtime API (`Connection: close`), returning
 /// the status, the head and the body as received (not de-chunked).
 fn api(method: &str, path: &str, extra: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    api_at(method, &format!("/2018-06-01/runtime/{path}"), extra, body)
+}
+
+/// [`api`] for any path of the emulator's APIs (the Extensions API's, say).
+fn api_at(method: &str, path: &str, extra: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
     let address = std::env::var("AWS_LAMBDA_RUNTIME_API").expect("AWS_LAMBDA_RUNTIME_API");
     let mut stream = TcpStream::connect(&address).expect("connect to the Runtime API");
-    let head = format!(
-        "{method} /2018-06-01/runtime/{path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{extra}"
-    );
+    let head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{extra}");
     let framing = if extra.contains("Transfer-Encoding") {
         String::from("\r\n")
     } else {
@@ -189,24 +247,11 @@ fn header_value(head: &str, name: &str) -> Option<String> {
     })
 }
 
-/// Decodes a chunked body (sizes in hex, extensions and trailers ignored).
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("size line");
-        let size_text = String::from_utf8_lossy(&raw[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .expect("hex size");
-        raw = &raw[line_end + 2..];
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[..size]);
-        raw = &raw[size + 2..];
-    }
+/// Decodes a complete chunked body (the emulator's framing: hex sizes, CRLF).
+fn dechunk(raw: &[u8]) -> Vec<u8> {
+    let decoded = support::decode_chunked(raw);
+    assert!(decoded.used.is_some(), "incomplete chunked body");
+    decoded.chunks.concat()
 }
 
 /// Answers each event with how it was framed and its decoded length: `chunked 2049`.
@@ -279,6 +324,80 @@ fn raw_rogue_runtime() -> ! {
     }
 }
 
+/// An extension in the runtime's own process, registered for `INVOKE` and `SHUTDOWN`,
+/// that logs every event it gets; the runtime ignores SIGTERM, so the emulator's shutdown
+/// has to wait out its grace period and kill. Registration refusals are logged too, and
+/// the event `late` answers with the status of a registration after init.
+fn extension_runtime() -> ! {
+    // SAFETY: SIG_IGN (1) for SIGTERM.
+    unsafe { signal(SIGTERM, 1) };
+    let register = |name: &str, body: &str| {
+        api_at(
+            "POST",
+            "/2020-01-01/extension/register",
+            &format!("Lambda-Extension-Name: {name}\r\n"),
+            body.as_bytes(),
+        )
+    };
+    let (status, head, body) = register("probe", r#"{"events":["INVOKE","SHUTDOWN"]}"#);
+    let id = header_value(&head, "Lambda-Extension-Identifier").expect("identifier");
+    let again = register("probe", r#"{"events":[]}"#).0;
+    let unknown = register("other", r#"{"events":["LOGS"]}"#).0;
+    eprintln!(
+        "extension: registered {status} {} again:{again} unknown-event:{unknown}",
+        String::from_utf8_lossy(&body)
+    );
+    std::thread::spawn(move || {
+        loop {
+            // Asking again after SHUTDOWN is how an extension says it is done.
+            let (status, _, event) = api_at(
+                "GET",
+                "/2020-01-01/extension/event/next",
+                &format!("Lambda-Extension-Identifier: {id}\r\n"),
+                b"",
+            );
+            eprintln!("extension: {status} {}", String::from_utf8_lossy(&event));
+        }
+    });
+    tinylambda::run(move |event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
+        if event == b"late" {
+            let late = register("late", "{}").0;
+            return Ok(format!("late-register:{late}").into_bytes());
+        }
+        Ok(event.to_vec())
+    })
+}
+
+/// Under `--concurrency 3`: each handler counts itself in and waits (at most [`LIMIT`])
+/// until all three are running; the third, with three invocations open, first asks for a
+/// fourth event on a connection of its own. Each answers whether the three met, that
+/// request's status and `AWS_LAMBDA_MAX_CONCURRENCY`.
+#[cfg(feature = "concurrent")]
+fn together_runtime() -> ! {
+    use std::sync::Condvar;
+    /// (handlers in, status of the fourth /next once asked)
+    static MET: Mutex<(usize, Option<u16>)> = Mutex::new((0, None));
+    static CHANGED: Condvar = Condvar::new();
+    tinylambda::run_concurrent(|_: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
+        let mut met = MET.lock().unwrap();
+        met.0 += 1;
+        if met.0 == 3 {
+            met.1 = Some(api("GET", "invocation/next", "", b"").0);
+            CHANGED.notify_all();
+        }
+        let (met, wait) = CHANGED
+            .wait_timeout_while(met, LIMIT, |met| met.1.is_none())
+            .unwrap();
+        let max = std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").unwrap_or_default();
+        Ok(format!(
+            "together={} fourth-next={} max={max}",
+            !wait.timed_out(),
+            met.1.unwrap_or_default()
+        )
+        .into_bytes())
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // The emulator, driven from the test
 
@@ -287,11 +406,17 @@ struct Emu {
     child: Child,
     port: u16,
     stderr: Arc<Mutex<String>>,
+    /// The thread that gathers stderr; it ends when every writer has closed it.
+    #[cfg_attr(not(feature = "graceful-shutdown"), allow(dead_code))]
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 unsafe extern "C" {
     fn kill(pid: i32, signal: i32) -> i32;
+    fn signal(signal: i32, handler: usize) -> usize;
 }
+
+const SIGTERM: i32 = 15;
 
 impl Emu {
     fn serve(args: &[String]) -> Emu {
@@ -307,7 +432,7 @@ impl Emu {
         let (port_tx, port_rx) = mpsc::channel();
         let pipe = child.stderr.take().expect("stderr");
         let log = stderr.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
                 // The bootstrap writes to the same stderr: the line may not start with it.
@@ -333,7 +458,27 @@ impl Emu {
             child,
             port,
             stderr,
+            reader: Some(reader),
         }
+    }
+
+    /// Sends the emulator SIGTERM and waits (up to [`LIMIT`]) for it to exit and for all of
+    /// its stderr; returns its exit code.
+    #[cfg_attr(not(feature = "graceful-shutdown"), allow(dead_code))]
+    fn terminate(&mut self) -> Option<i32> {
+        unsafe { kill(self.child.id() as i32, SIGTERM) };
+        let deadline = Instant::now() + LIMIT;
+        let code = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status.code(),
+                _ if Instant::now() > deadline => panic!("the emulator did not stop"),
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        code
     }
 
     fn client(&self) -> Client {
@@ -352,8 +497,11 @@ impl Emu {
 
 impl Drop for Emu {
     fn drop(&mut self) {
-        // SIGTERM: the emulator kills its bootstrap's process group, then exits.
-        unsafe { kill(self.child.id() as i32, 15) };
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        // SIGTERM: the emulator stops its bootstrap's process group, then exits.
+        unsafe { kill(self.child.id() as i32, SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -373,12 +521,23 @@ const INVOKE_PATH: &str = "/2015-03-31/functions/function/invocations";
 struct Reply {
     status: u16,
     head: String,
+    /// The body, de-chunked if it was chunked.
     body: Vec<u8>,
+    /// The trailer fields of a chunked body.
+    trailers: Vec<(String, String)>,
 }
 
 impl Reply {
     fn header(&self, name: &str) -> Option<String> {
         header_value(&self.head, name)
+    }
+
+    #[cfg_attr(not(feature = "streaming"), allow(dead_code))]
+    fn trailer(&self, name: &str) -> Option<&str> {
+        self.trailers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     fn text(&self) -> String {
@@ -395,6 +554,8 @@ impl Reply {
 /// A keep-alive HTTP/1.1 client for the invoke endpoint.
 struct Client {
     stream: TcpStream,
+    /// Bytes received and not used yet.
+    raw: Vec<u8>,
 }
 
 impl Client {
@@ -402,7 +563,10 @@ impl Client {
         let stream =
             TcpStream::connect(("127.0.0.1", port)).expect("connect to the invoke endpoint");
         stream.set_read_timeout(Some(LIMIT)).expect("timeout");
-        Client { stream }
+        Client {
+            stream,
+            raw: Vec::new(),
+        }
     }
 
     fn post(&mut self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
@@ -410,6 +574,12 @@ impl Client {
     }
 
     fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        self.request(method, path, headers, body);
+        self.read_reply()
+    }
+
+    /// Sends a request without waiting for its reply.
+    fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n",
             body.len()
@@ -421,35 +591,62 @@ impl Client {
         self.stream.write_all(head.as_bytes()).expect("write head");
         // The emulator may refuse an oversized body before reading it all.
         let _ = self.stream.write_all(body);
-        self.read_reply()
+    }
+
+    /// Reads once more (up to [`LIMIT`]); `what` names what was awaited, for the failure.
+    fn fill(&mut self, what: &str) {
+        let mut buf = [0u8; 64 * 1024];
+        let n = self.stream.read(&mut buf).expect(what);
+        assert!(
+            n > 0,
+            "connection closed before {what}: {}",
+            String::from_utf8_lossy(&self.raw)
+        );
+        self.raw.extend_from_slice(&buf[..n]);
+    }
+
+    /// Reads until `needle` has arrived (raw bytes: framing included), leaving it unread.
+    #[cfg_attr(not(feature = "streaming"), allow(dead_code))]
+    fn wait_for(&mut self, needle: &[u8]) {
+        while !self.raw.windows(needle.len()).any(|w| w == needle) {
+            self.fill("the awaited bytes");
+        }
     }
 
     fn read_reply(&mut self) -> Reply {
-        let mut raw = Vec::new();
-        let mut buf = [0u8; 64 * 1024];
-        loop {
-            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&raw[..end + 4]).into_owned();
-                let length: usize = header_value(&head, "Content-Length")
-                    .map_or(0, |v| v.parse().expect("Content-Length"));
-                while raw.len() < end + 4 + length {
-                    let n = self.stream.read(&mut buf).expect("read body");
-                    assert!(n > 0, "connection closed mid-body");
-                    raw.extend_from_slice(&buf[..n]);
-                }
-                return Reply {
-                    status: head[9..12].parse().expect("status"),
-                    body: raw[end + 4..end + 4 + length].to_vec(),
-                    head,
-                };
+        let end = loop {
+            if let Some(end) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
             }
-            let n = self.stream.read(&mut buf).expect("read head");
-            assert!(
-                n > 0,
-                "connection closed before a reply: {}",
-                String::from_utf8_lossy(&raw)
-            );
-            raw.extend_from_slice(&buf[..n]);
+            self.fill("a reply");
+        };
+        let head = String::from_utf8_lossy(&self.raw[..end]).into_owned();
+        let (body, trailers, used) = if header_value(&head, "Transfer-Encoding").is_some() {
+            loop {
+                let decoded = support::decode_chunked(&self.raw[end..]);
+                if let Some(used) = decoded.used {
+                    break (decoded.chunks.concat(), decoded.trailers, end + used);
+                }
+                self.fill("the rest of a chunked body");
+            }
+        } else {
+            let length: usize = header_value(&head, "Content-Length")
+                .map_or(0, |v| v.parse().expect("Content-Length"));
+            while self.raw.len() < end + length {
+                self.fill("the rest of a body");
+            }
+            (
+                self.raw[end..end + length].to_vec(),
+                Vec::new(),
+                end + length,
+            )
+        };
+        self.raw.drain(..used);
+        Reply {
+            status: head[9..12].parse().expect("status"),
+            head,
+            body,
+            trailers,
         }
     }
 }
@@ -839,13 +1036,12 @@ fn invoke_once_prints_the_response_on_stdout() {
     assert_eq!(output.stdout, br#"{"from":"a file"}"#);
     let _ = std::fs::remove_dir_all(dir);
 
-    let mut fail = vec!["--invoke".to_owned(), "fail".to_owned()];
-    fail.extend(role(
+    let output = run_emu(&invoke_role(
+        "fail",
         "invoke_once_prints_the_response_on_stdout",
         "echo-or-fail",
         &[],
     ));
-    let output = run_emu(&fail);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(output.stdout.is_empty());
@@ -910,6 +1106,68 @@ fn bench_reports_every_measure_as_one_json_object() {
 }
 
 #[test]
+fn bench_peak_rss_is_the_runtimes_own_not_what_it_inherited_from_the_emulator() {
+    // While the bench runs, this test reads the echo runtime's own VmHWM from /proc (the
+    // truth), and the emulator's (what a spawned process's ru_maxrss starts from).
+    let mut bench = Command::new(EMU)
+        .args(["--bench", "20000", "--json", "--", &example("echo")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tinylambda-emu");
+    let emulator = bench.id();
+    let (mut runtime_kib, mut emulator_kib) = (None, 0);
+    let deadline = Instant::now() + LIMIT;
+    while bench.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+        emulator_kib = emulator_kib.max(vm_hwm_kib(emulator).unwrap_or(0));
+        if let Some(kib) = child_of(emulator).and_then(vm_hwm_kib) {
+            runtime_kib = Some(kib);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let output = bench.wait_with_output().expect("bench output");
+    assert_eq!(output.status.code(), Some(0));
+    let line = String::from_utf8_lossy(&output.stdout);
+    let reported: u64 = line
+        .split("\"peak_rss_kib\":")
+        .nth(1)
+        .and_then(|rest| rest.trim_end().trim_end_matches('}').parse().ok())
+        .unwrap_or_else(|| panic!("no peak_rss_kib in {line}"));
+    let runtime_kib = runtime_kib.expect("the runtime was seen while the bench ran");
+    // The runtime's peak after the last look can only have grown by a little (its buffers
+    // are warm by then); what it would have inherited is the emulator's whole peak.
+    assert!(
+        reported >= runtime_kib && reported <= runtime_kib + 256,
+        "reported {reported} KiB; the runtime's own VmHWM was {runtime_kib} KiB, the emulator's {emulator_kib} KiB"
+    );
+}
+
+/// `VmHWM` of process `pid`, in KiB, while it runs.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A child process of `parent`, found in /proc.
+fn child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid: u32 = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (ppid == parent).then_some(pid)
+        })
+}
+
+#[test]
 fn the_bash_curl_peer_runs_through_the_emulator() {
     let has = |tool: &str| {
         Command::new(tool)
@@ -961,6 +1219,271 @@ fn the_bash_curl_peer_runs_through_the_emulator() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Streamed responses, extensions and shutdown, concurrency
+
+/// Decodes standard base64 (the error body trailer).
+#[cfg(feature = "streaming")]
+fn from_base64(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for c in text.bytes().take_while(|&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+#[cfg(feature = "streaming")]
+#[test]
+fn a_streamed_response_reaches_the_caller_before_the_handler_finishes() {
+    child();
+    let test = "a_streamed_response_reaches_the_caller_before_the_handler_finishes";
+    let dir = temp_dir("stream");
+    let marker = dir.join("go");
+    let marker_env = format!("MARKER={}", marker.display());
+    let emu = Emu::serve(&role(test, "stream-gated", &["--env", &marker_env]));
+    let mut client = emu.client();
+    client.request("POST", INVOKE_PATH, &[], b"{}");
+    // The handler cannot finish before the marker exists, and the test creates it only
+    // once the first chunk is here: so it came while the handler was still running.
+    client.wait_for(b"first chunk\n");
+    std::fs::write(&marker, b"").expect("marker");
+    let reply = client.read_reply();
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("Transfer-Encoding").as_deref(),
+        Some("chunked")
+    );
+    assert_eq!(reply.header("Content-Type").as_deref(), Some("text/plain"));
+    assert_eq!(reply.text(), "first chunk\nsecond chunk\n");
+    assert!(reply.trailers.is_empty(), "{:?}", reply.trailers);
+    // The same connection serves the next invocation.
+    let _ = std::fs::remove_file(&marker);
+    client.request("POST", INVOKE_PATH, &[], b"{}");
+    client.wait_for(b"first chunk\n");
+    std::fs::write(&marker, b"").expect("marker");
+    assert_eq!(client.read_reply().text(), "first chunk\nsecond chunk\n");
+
+    // A stream that overruns the timeout: the caller has its first chunk, then the error.
+    let _ = std::fs::remove_file(&marker);
+    let emu = Emu::serve(&role(
+        test,
+        "stream-gated",
+        &["--env", &marker_env, "--timeout", "1"],
+    ));
+    let reply = emu.invoke(b"{}");
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "first chunk\n")
+    );
+    assert_eq!(
+        reply.trailer("Lambda-Runtime-Function-Error-Type"),
+        Some("Sandbox.Timedout")
+    );
+    let document = from_base64(reply.trailer("Lambda-Runtime-Function-Error-Body").unwrap());
+    assert!(
+        String::from_utf8_lossy(&document).contains("Task timed out after 1.00 seconds"),
+        "{}",
+        String::from_utf8_lossy(&document)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[cfg(feature = "streaming")]
+#[test]
+fn streams_carry_mid_stream_errors_in_trailers_and_go_past_6_mb() {
+    child();
+    let test = "streams_carry_mid_stream_errors_in_trailers_and_go_past_6_mb";
+    let emu = Emu::serve(&role(test, "stream-sizes", &[]));
+    let reply = emu.invoke(b"fail");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "partial"));
+    assert_eq!(
+        reply.header("Trailer").as_deref(),
+        Some("Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body")
+    );
+    assert_eq!(
+        reply.trailer("Lambda-Runtime-Function-Error-Type"),
+        Some("Function.Broke")
+    );
+    let document = from_base64(reply.trailer("Lambda-Runtime-Function-Error-Body").unwrap());
+    let document = String::from_utf8_lossy(&document);
+    assert!(
+        document.contains(r#""errorType":"Function.Broke""#)
+            && document.contains("it broke midway"),
+        "{document}"
+    );
+    // 7 MiB: over the 6 MiB of a buffered response, and no 413.
+    let size = 7 * 1024 * 1024;
+    let reply = emu.invoke(size.to_string().as_bytes());
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.len(), size);
+    assert!(reply.body.iter().all(|&b| b == b'x'));
+    assert!(reply.trailers.is_empty(), "{:?}", reply.trailers);
+
+    // --invoke writes the stream to stdout and a mid-stream error to stderr, exit 1.
+    let output = run_emu(&invoke_role("fail", test, "stream-sizes", &[]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(output.stdout, b"partial");
+    assert!(
+        stderr.contains("the function failed mid-stream with Function.Broke: ")
+            && stderr.contains("it broke midway"),
+        "{stderr}"
+    );
+}
+
+#[cfg(feature = "streaming")]
+#[test]
+fn a_function_url_stream_is_passed_through_with_its_prelude() {
+    let output = run_emu(&args(&["--invoke", r#"{"n":1}"#, "--", &example("stream")]));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = &output.stdout;
+    let nul = out
+        .windows(8)
+        .position(|w| w == [0; 8])
+        .expect("the 8 NUL bytes after the prelude");
+    let prelude = String::from_utf8_lossy(&out[..nul]);
+    assert!(
+        prelude.starts_with(r#"{"statusCode":200"#) && prelude.contains("visited=1"),
+        "{prelude}"
+    );
+    assert_eq!(
+        &out[nul + 8..],
+        b"line 1 of 3\nline 2 of 3\nline 3 of 3\n{\"n\":1}"
+    );
+}
+
+#[test]
+fn extensions_register_get_their_events_and_hold_the_shutdown_up_to_its_limit() {
+    child();
+    let output = run_emu(&invoke_role(
+        "late",
+        "extensions_register_get_their_events_and_hold_the_shutdown_up_to_its_limit",
+        "extension",
+        &[],
+    ));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    // Registration closes when the runtime asks for its first event.
+    assert_eq!(output.stdout, b"late-register:403");
+    for expected in [
+        r#"extension: registered 200 {"functionName":"function","functionVersion":"$LATEST","handler":"function.handler"} again:403 unknown-event:403"#,
+        r#"extension: 200 {"eventType":"INVOKE","deadlineMs":"#,
+        r#"extension: 200 {"eventType":"SHUTDOWN","shutdownReason":"spindown","deadlineMs":"#,
+        // A SHUTDOWN subscriber is an external extension: 2 s, not 500 ms.
+        "tinylambda-emu: shutting down: SIGTERM to the runtime (an extension is registered), SIGKILL in 2000 ms",
+        // The runtime ignores SIGTERM: it is killed at the end of the 2 s.
+        "tinylambda-emu: the runtime was still running 2000 ms after SIGTERM: killed",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "{expected:?} missing from {stderr}"
+        );
+    }
+    let invoke = stderr
+        .lines()
+        .find(|l| l.contains(r#""eventType":"INVOKE""#))
+        .unwrap();
+    let start = stderr
+        .lines()
+        .find_map(|l| l.split("START RequestId: ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .expect("START line");
+    assert!(
+        invoke.contains(&format!(r#""requestId":"{start}""#)),
+        "{invoke}"
+    );
+}
+
+#[cfg(feature = "graceful-shutdown")]
+#[test]
+fn the_graceful_example_gets_sigterm_and_its_callback_runs() {
+    const CALLBACK: &str = "shutting down: flush buffers and close connections here";
+    // At the end of --invoke.
+    let output = run_emu(&args(&[
+        "--invoke",
+        r#"{"a":1}"#,
+        "--",
+        &example("graceful"),
+    ]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(output.stdout, br#"{"a":1}"#);
+    assert!(
+        stderr.contains("tinylambda-emu: extension tinylambda-graceful-shutdown registered for []"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("SIGTERM to the runtime (an extension is registered), SIGKILL in 500 ms"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(CALLBACK), "{stderr}");
+    assert!(
+        stderr.contains("tinylambda-emu: the runtime ended (exit status 0)"),
+        "{stderr}"
+    );
+
+    // When the serving emulator gets SIGTERM.
+    let mut emu = Emu::serve(&args(&["--", &example("graceful")]));
+    assert_eq!(emu.invoke(b"served").body, b"served");
+    assert_eq!(emu.terminate(), Some(128 + SIGTERM));
+    let stderr = emu.stderr();
+    assert!(stderr.contains(CALLBACK), "{stderr}");
+    assert!(
+        stderr.contains("tinylambda-emu: the runtime ended (exit status 0)"),
+        "{stderr}"
+    );
+    // Without an extension there is no SIGTERM: the runtime is killed at once.
+    let output = run_emu(&args(&["--invoke", "{}", "--", &example("echo")]));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("SIGTERM"));
+}
+
+#[cfg(feature = "concurrent")]
+#[test]
+fn with_concurrency_3_three_invocations_run_at_once_and_a_fourth_next_is_refused() {
+    child();
+    let emu = Emu::serve(&role(
+        "with_concurrency_3_three_invocations_run_at_once_and_a_fourth_next_is_refused",
+        "together",
+        &["--concurrency", "3", "--timeout", "60"],
+    ));
+    let invoke_all = |port: u16, n: usize| -> Vec<String> {
+        let callers: Vec<_> = (0..n)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    let event = format!("{{\"caller\":{i}}}");
+                    Client::connect(port)
+                        .post(INVOKE_PATH, &[], event.as_bytes())
+                        .text()
+                })
+            })
+            .collect();
+        callers.into_iter().map(|c| c.join().unwrap()).collect()
+    };
+    // Each handler waits until all three run: they only answer if they overlapped.
+    for reply in invoke_all(emu.port, 3) {
+        assert_eq!(reply, "together=true fourth-next=403 max=3");
+    }
+    // The concurrent example serves callers at once the same way.
+    let emu = Emu::serve(&args(&["--concurrency", "3", "--", &example("concurrent")]));
+    let mut replies = invoke_all(emu.port, 6);
+    replies.sort();
+    let expected: Vec<String> = (0..6).map(|i| format!("{{\"caller\":{i}}}")).collect();
+    assert_eq!(replies, expected);
+}
+
+// ---------------------------------------------------------------------------------------
 // Bad input
 
 #[test]
@@ -996,6 +1519,19 @@ fn bad_input_gives_one_clear_line_and_a_non_zero_exit() {
             &not_executable.to_string_lossy(),
         ])),
         "Permission denied",
+    );
+    assert_one_line_refusal(
+        &run_emu(&args(&["--concurrency", "0", "--", &echo])),
+        "--concurrency must be from 1 to 1024",
+    );
+    assert_one_line_refusal(
+        &run_emu(&args(&[
+            "--env",
+            "AWS_LAMBDA_MAX_CONCURRENCY=4",
+            "--",
+            &echo,
+        ])),
+        "use --concurrency N",
     );
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();

@@ -7,13 +7,21 @@
 //! - **CPU per invocation**: user + system time of the bootstrap's whole process tree
 //!   between the first `GET /next` (start-up excluded) and the `GET /next` after the last
 //!   invocation, divided by N: see [`crate::process`] for the method and its resolution.
-//! - **peak RSS**: the largest resident set of any process of the tree.
+//!   When an extension is registered, the runtime gets SIGTERM and time to shut down at
+//!   the end; so that its shutdown is not counted, the end reading is then the live one
+//!   taken while it waits in its last `/next` (the same resolution as the start reading).
+//! - **peak RSS**: the largest resident-set high-water mark of any single process of the
+//!   tree: `VmHWM` of the live ones while the runtime waits after the last invocation,
+//!   and `ru_maxrss` of the reaped ones where it is above what a process can inherit from
+//!   the emulator (see [`crate::process`] for why and for the limits).
 //!
+//! A streamed response counts from the event being written to its last piece being read.
 //! Every invocation must succeed; the first failure ends the bench with its error.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::invoke::relay;
 use crate::process;
 use crate::sandbox::{Invocation, Outcome, Sandbox};
 
@@ -42,40 +50,65 @@ pub fn run(sandbox: &Sandbox, n: u64, payload: usize) -> Result<Report, String> 
     let ready = sandbox
         .wait_ready()
         .map_err(|e| format!("the runtime did not start: {e}"))?;
-    let before = process::tree_cpu(ready.pgid)
-        .map_err(|e| format!("cannot read the runtime's CPU time from /proc: {e}"))?;
+    let before = process::tree_sample(ready.pgid)
+        .map_err(|e| format!("cannot read the runtime's CPU time from /proc: {e}"))?
+        .cpu;
 
     let event: Arc<[u8]> = event(payload).into();
     let mut latencies = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
     let step = (n / 10).max(1);
     for i in 1..=n {
+        let id = sandbox.new_id();
         let outcome = sandbox.submit(Invocation {
-            id: sandbox.new_id(),
+            id,
             event: event.clone(),
             content_type: None,
             trace_id: None,
             client_context: None,
             keep_body: false,
         });
-        match outcome {
-            Outcome::Response { latency, .. } => latencies.push(latency),
-            Outcome::Error { document } => {
-                sandbox.stop();
-                return Err(format!(
-                    "invocation {i} of {n} failed: {}",
-                    String::from_utf8_lossy(&document)
-                ));
+        let failure = match outcome {
+            Outcome::Response { latency, .. } => {
+                latencies.push(latency);
+                None
             }
+            Outcome::Error { document } => Some(document),
+            Outcome::Stream(stream) => {
+                let relayed = relay(sandbox, id, stream, |_| true);
+                match (relayed.error, relayed.latency) {
+                    (None, Some(latency)) => {
+                        latencies.push(latency);
+                        None
+                    }
+                    (Some(error), _) => Some(error.document()),
+                    (None, None) => Some(b"the stream did not end".to_vec()),
+                }
+            }
+        };
+        if let Some(document) = failure {
+            sandbox.shutdown();
+            return Err(format!(
+                "invocation {i} of {n} failed: {}",
+                String::from_utf8_lossy(&document)
+            ));
         }
         if i % step == 0 || i == n {
             say!("tinylambda-emu: bench {i}/{n}");
         }
     }
     let after_last = sandbox.wait_ready();
-    let usage = sandbox.stop();
+    // The live processes' peaks, while the runtime waits in its last /next.
+    let end = after_last
+        .as_ref()
+        .ok()
+        .and_then(|ready| process::tree_sample(ready.pgid).ok())
+        .unwrap_or_default();
+    let graceful = sandbox.has_extensions();
+    let usage = sandbox.shutdown();
     after_last
         .map_err(|e| format!("the runtime did not come back after the last invocation: {e}"))?;
     let usage = usage.ok_or("the runtime's resource usage could not be collected")?;
+    let cpu = if graceful { end.cpu } else { usage.cpu };
 
     latencies.sort_unstable();
     Ok(Report {
@@ -84,8 +117,8 @@ pub fn run(sandbox: &Sandbox, n: u64, payload: usize) -> Result<Report, String> 
         cold_start: ready.init,
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
-        cpu_per_invocation: usage.cpu.saturating_sub(before) / u32::try_from(n).unwrap_or(u32::MAX),
-        peak_rss_kib: usage.peak_rss_kib,
+        cpu_per_invocation: cpu.saturating_sub(before) / u32::try_from(n).unwrap_or(u32::MAX),
+        peak_rss_kib: usage.peak_rss_kib.max(end.peak_rss_kib),
     })
 }
 

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use crate::sandbox::MAX_PAYLOAD;
 
+/// The largest `--concurrency` (each waiting `/next` holds a thread).
+const MAX_CONCURRENCY: usize = 1024;
+
 /// `--help`.
 pub const HELP: &str = "\
 tinylambda-emu: a local AWS Lambda for any custom-runtime bootstrap
@@ -15,8 +18,20 @@ Usage:
   tinylambda-emu --bench N [OPTIONS] -- BOOTSTRAP [ARGS]...        N invocations, then measurements
 
 The bootstrap runs with the environment Lambda gives a provided.al2023 runtime, its
-AWS_LAMBDA_RUNTIME_API pointing at this emulator. Serving, callers invoke it with
+AWS_LAMBDA_RUNTIME_API pointing at this emulator (Runtime API and Extensions API).
+Serving, callers invoke it with
   curl -d '{\"hello\":\"world\"}' http://127.0.0.1:8080/2015-03-31/functions/function/invocations
+
+Streamed responses (Lambda-Runtime-Function-Response-Mode: streaming) reach the caller
+chunk by chunk as the runtime writes them (--invoke: stdout as they arrive), up to
+200 MiB; an error after the first byte ends the stream with the trailers
+Lambda-Runtime-Function-Error-Type and Lambda-Runtime-Function-Error-Body (base64).
+Function URL responses are passed through as written (JSON prelude, 8 NUL bytes, body).
+
+When an extension has registered (e.g. tinylambda's on_shutdown), stopping the emulator
+(Ctrl-C, SIGTERM, the end of --invoke or --bench) sends the runtime SIGTERM and gives it
+500 ms (2 s with a SHUTDOWN subscriber) before SIGKILL, as Lambda does; a second Ctrl-C
+kills at once. Without one, the runtime is killed at once.
 
 Options:
   --port PORT       port of the invoke endpoint on 127.0.0.1 (default 8080; 0: any free port)
@@ -28,6 +43,9 @@ Options:
   --json            with --bench: print one JSON object on stdout instead of the table
   --timeout SECS    function timeout (default 3): the runtime is killed and restarted when an
                     invocation overruns it, and the caller gets Sandbox.Timedout
+  --concurrency N   serve up to N invocations at once, as Lambda Managed Instances do: the
+                    runtime gets AWS_LAMBDA_MAX_CONCURRENCY=N and may hold N GET /next; one
+                    more gets 403 (default: one at a time, variable unset; not with --bench)
   --env KEY=VALUE   set a variable in the bootstrap's environment (repeatable); overrides
                     the defaults, e.g. --env AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
   -h, --help        this text
@@ -52,6 +70,8 @@ pub struct Options {
     pub mode: Mode,
     /// The function timeout.
     pub timeout: Duration,
+    /// `--concurrency N`, if given.
+    pub concurrency: Option<usize>,
     /// `--env` pairs, in order.
     pub env: Vec<(OsString, OsString)>,
     /// The bootstrap.
@@ -81,6 +101,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
     let mut payload = None;
     let mut json = false;
     let mut timeout = Duration::from_secs(3);
+    let mut concurrency = None;
     let mut env = Vec::new();
     let mut command = Vec::new();
 
@@ -136,6 +157,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             }
             "--json" => json = true,
             "--timeout" => timeout = seconds(&value("--timeout")?)?,
+            "--concurrency" => {
+                let n = number::<usize>("--concurrency", &value("--concurrency")?)?;
+                if !(1..=MAX_CONCURRENCY).contains(&n) {
+                    return Err(format!(
+                        "--concurrency must be from 1 to {MAX_CONCURRENCY}, got {n}"
+                    ));
+                }
+                concurrency = Some(n);
+            }
             "--env" => {
                 let pair = value("--env")?;
                 match pair.split_once('=') {
@@ -171,12 +201,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             return Err("--payload only applies to --bench".into());
         }
     }
+    if concurrency.is_some() && matches!(mode, Mode::Bench { .. }) {
+        return Err(
+            "--concurrency does not apply to --bench (it runs one invocation after another)".into(),
+        );
+    }
     if port.is_some() && !matches!(mode, Mode::Serve { .. }) {
         return Err("--port only applies when serving (not with --invoke or --bench)".into());
     }
     Ok(Parsed::Run(Options {
         mode,
         timeout,
+        concurrency,
         env,
         program,
         args: command.collect(),
@@ -251,7 +287,10 @@ mod tests {
 
         let o = run(&["--port=0", "./bootstrap", "--not-ours"]).unwrap();
         assert_eq!(o.mode, Mode::Serve { port: 0 });
+        assert_eq!(o.concurrency, None);
         assert_eq!(o.args, vec![OsString::from("--not-ours")]);
+        let o = run(&["--concurrency", "3", "--", "./bootstrap"]).unwrap();
+        assert_eq!(o.concurrency, Some(3));
         assert_eq!(run(&["--", "b"]).unwrap().mode, Mode::Serve { port: 8080 });
     }
 
@@ -284,6 +323,14 @@ mod tests {
                 "at most 6291556",
             ),
             (&["--port", "1"], "no bootstrap given"),
+            (
+                &["--concurrency", "0", "--", "b"],
+                "--concurrency must be from 1 to 1024",
+            ),
+            (
+                &["--concurrency", "2", "--bench", "1", "--", "b"],
+                "--concurrency does not apply to --bench",
+            ),
         ] {
             let e = run(args).unwrap_err();
             assert!(e.contains(expected) && !e.contains('\n'), "{args:?}: {e}");

@@ -9,7 +9,10 @@
 //! shell-runtime tutorial uses; compiled bootstraps ignore it), `LAMBDA_TASK_ROOT` = the
 //! bootstrap's directory (Lambda: `/var/task`, where the bootstrap is), and `AWS_REGION` /
 //! `AWS_DEFAULT_REGION` = the emulator's own `AWS_REGION`, or `us-east-1`.
-//! `AWS_LAMBDA_RUNTIME_API` is set per runtime start and cannot be overridden.
+//! `AWS_LAMBDA_RUNTIME_API` is set per runtime start and cannot be overridden;
+//! `AWS_LAMBDA_MAX_CONCURRENCY` is set by `--concurrency N` (as Lambda Managed Instances
+//! set it), and only by it, so that the runtime never runs more loops than the emulator
+//! accepts.
 //! Everything else in the emulator's environment is passed on (credentials, `PATH`).
 
 use std::ffi::{OsStr, OsString};
@@ -28,6 +31,8 @@ pub struct Function {
     pub memory_mb: u64,
     /// `arn:aws:lambda:{region}:123456789012:function:{name}`.
     pub arn: String,
+    /// `_HANDLER`, for extensions' registration answers.
+    pub handler: String,
     /// The function timeout (`--timeout`).
     pub timeout: Duration,
     /// The runtime's environment, without `AWS_LAMBDA_RUNTIME_API`.
@@ -37,12 +42,17 @@ pub struct Function {
 /// The variable the emulator sets for each runtime start.
 pub const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
+/// The variable `--concurrency` sets.
+pub const MAX_CONCURRENCY: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
+
 impl Function {
-    /// The configuration for `bootstrap` with `overrides` from `--env`.
+    /// The configuration for `bootstrap` with `overrides` from `--env`, and `concurrency`
+    /// from `--concurrency` if it was given.
     pub fn new(
         bootstrap: &OsStr,
         overrides: &[(OsString, OsString)],
         timeout: Duration,
+        concurrency: Option<usize>,
     ) -> Result<Function, String> {
         let given = |key: &str| {
             overrides
@@ -56,9 +66,15 @@ impl Function {
                 "--env cannot set {RUNTIME_API}: the emulator sets it to its own Runtime API"
             ));
         }
+        if given(MAX_CONCURRENCY).is_some() {
+            return Err(format!(
+                "--env cannot set {MAX_CONCURRENCY}: use --concurrency N, so that the emulator accepts N invocations at once"
+            ));
+        }
         let name = given("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "function".into());
         let version = given("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_else(|| "$LATEST".into());
         let memory = given("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").unwrap_or_else(|| "128".into());
+        let handler = given("_HANDLER").unwrap_or_else(|| "function.handler".into());
         let memory_mb = memory.parse().map_err(|_| {
             format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a whole number of MB, got {memory:?}")
         })?;
@@ -83,6 +99,9 @@ impl Function {
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
         env.push(("LAMBDA_TASK_ROOT".into(), task_root(bootstrap)));
+        if let Some(n) = concurrency {
+            env.push((MAX_CONCURRENCY.into(), n.to_string().into()));
+        }
         // --env comes last, so it wins (Command keeps the last value of a key).
         env.extend(overrides.iter().cloned());
         Ok(Function {
@@ -90,6 +109,7 @@ impl Function {
             name,
             version,
             memory_mb,
+            handler,
             timeout,
             env,
         })
@@ -123,7 +143,8 @@ mod tests {
 
     #[test]
     fn defaults_look_like_a_new_function() {
-        let f = Function::new(OsStr::new("./bootstrap"), &[], Duration::from_secs(3)).unwrap();
+        let f =
+            Function::new(OsStr::new("./bootstrap"), &[], Duration::from_secs(3), None).unwrap();
         assert_eq!(f.name, "function");
         assert_eq!(
             env_of(&f, "AWS_LAMBDA_FUNCTION_VERSION").as_deref(),
@@ -149,9 +170,17 @@ mod tests {
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "1769".into()),
             ("_HANDLER".into(), "bootstrap".into()),
         ];
-        let f = Function::new(OsStr::new("./b"), &overrides, Duration::from_secs(3)).unwrap();
+        let f = Function::new(
+            OsStr::new("./b"),
+            &overrides,
+            Duration::from_secs(3),
+            Some(4),
+        )
+        .unwrap();
         assert_eq!((f.name.as_str(), f.memory_mb), ("orders", 1769));
         assert_eq!(env_of(&f, "_HANDLER").as_deref(), Some("bootstrap"));
+        assert_eq!(f.handler, "bootstrap");
+        assert_eq!(env_of(&f, MAX_CONCURRENCY).as_deref(), Some("4"));
         assert_eq!(
             env_of(&f, "AWS_LAMBDA_LOG_GROUP_NAME").as_deref(),
             Some("/aws/lambda/orders")
@@ -161,9 +190,14 @@ mod tests {
     #[test]
     fn runtime_api_and_bad_memory_are_refused() {
         let api = vec![(RUNTIME_API.into(), "127.0.0.1:1".into())];
-        assert!(Function::new(OsStr::new("b"), &api, Duration::from_secs(1)).is_err());
+        assert!(Function::new(OsStr::new("b"), &api, Duration::from_secs(1), None).is_err());
+        let max = vec![(MAX_CONCURRENCY.into(), "4".into())];
+        let e = Function::new(OsStr::new("b"), &max, Duration::from_secs(1), None)
+            .err()
+            .unwrap();
+        assert!(e.contains("use --concurrency N"), "{e}");
         let memory = vec![("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "lots".into())];
-        let e = Function::new(OsStr::new("b"), &memory, Duration::from_secs(1))
+        let e = Function::new(OsStr::new("b"), &memory, Duration::from_secs(1), None)
             .err()
             .unwrap();
         assert!(e.contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), "{e}");

@@ -2,10 +2,17 @@
 //! bodies framed by `Content-Length` or `Transfer-Encoding: chunked` (decoded in place by
 //! `tinylambda::parse::Chunked`), keep-alive, `Expect: 100-continue`, and responses written
 //! with one vectored write. Each connection reuses one receive buffer and one head buffer.
+//!
+//! Streamed bodies go both ways without being gathered: a request body can be read piece by
+//! piece as it arrives ([`Conn::read_piece`], chunked or not, with its trailer fields), and a
+//! response can be written as chunks ([`Conn::send_chunk`], [`Conn::end_chunks`] with
+//! trailers).
 
+use std::ffi::c_int;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::ops::Range;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use tinylambda::parse::{Chunked, MAX_HEAD, Status, head_end, parse_decimal};
@@ -54,6 +61,45 @@ pub enum ReadError {
     Bad(&'static str),
     /// `Transfer-Encoding` other than `chunked`: answer 501 and close.
     Unsupported,
+}
+
+/// The longest chunk-size line accepted in a streamed body (extensions included).
+const MAX_SIZE_LINE: usize = 4096;
+
+/// Where [`Conn::read_piece`] is in a body it streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PieceState {
+    /// `Content-Length` framing: this many bytes left.
+    Length(u64),
+    /// Chunked: at a chunk-size line.
+    Size,
+    /// Chunked: this many data bytes left in the current chunk.
+    Data(u64),
+    /// Chunked: the line break after a chunk's data.
+    DataEnd,
+    /// Chunked: in the trailer section.
+    Trailer,
+    /// The body has ended.
+    Done,
+}
+
+/// The state of a request body read piece by piece, and the trailer fields it ended with.
+#[derive(Debug)]
+pub struct Pieces {
+    state: PieceState,
+    trailer_bytes: usize,
+    /// The trailer fields (name, value), in order.
+    pub trailers: Vec<(String, Vec<u8>)>,
+}
+
+impl Pieces {
+    /// The value of the trailer field `name` (ASCII case ignored), once the body has ended.
+    pub fn trailer(&self, name: &str) -> Option<&[u8]> {
+        self.trailers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &v[..])
+    }
 }
 
 /// The outcome of reading a body.
@@ -179,6 +225,122 @@ impl Conn {
         }
     }
 
+    /// Starts reading the body of the request whose head was just read piece by piece (see
+    /// [`Conn::read_piece`]). Sends `100 Continue` first when the client asked for it.
+    pub fn pieces(&mut self, head: &Head) -> Result<Pieces, ReadError> {
+        self.continue_if_asked(head)?;
+        let state = match head.framing {
+            Framing::Length(0) => PieceState::Done,
+            Framing::Length(n) => PieceState::Length(n),
+            Framing::Chunked => PieceState::Size,
+        };
+        Ok(Pieces {
+            state,
+            trailer_bytes: 0,
+            trailers: Vec::new(),
+        })
+    }
+
+    /// The next piece of a body being streamed, as soon as any of it has arrived: its range
+    /// in [`Conn::bytes`] (valid until the next call), or `None` once the body has ended
+    /// (with its trailer fields in `pieces`). Pieces are at most `max` bytes.
+    pub fn read_piece(
+        &mut self,
+        pieces: &mut Pieces,
+        max: usize,
+    ) -> Result<Option<Range<usize>>, ReadError> {
+        loop {
+            let available = &self.buf[self.used..self.filled];
+            match pieces.state {
+                PieceState::Done => return Ok(None),
+                PieceState::Length(left) | PieceState::Data(left) if !available.is_empty() => {
+                    let n = available
+                        .len()
+                        .min(max.max(1))
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let range = self.used..self.used + n;
+                    self.used += n;
+                    let left = left - n as u64;
+                    pieces.state = match pieces.state {
+                        PieceState::Length(_) if left == 0 => PieceState::Done,
+                        PieceState::Length(_) => PieceState::Length(left),
+                        _ if left == 0 => PieceState::DataEnd,
+                        _ => PieceState::Data(left),
+                    };
+                    return Ok(Some(range));
+                }
+                PieceState::Length(_) | PieceState::Data(_) => {}
+                PieceState::DataEnd => match available {
+                    [b'\n', ..] => {
+                        self.used += 1;
+                        pieces.state = PieceState::Size;
+                        continue;
+                    }
+                    [b'\r', b'\n', ..] => {
+                        self.used += 2;
+                        pieces.state = PieceState::Size;
+                        continue;
+                    }
+                    [] | [b'\r'] => {}
+                    _ => return Err(ReadError::Bad("missing line break after chunk data")),
+                },
+                PieceState::Size | PieceState::Trailer => {
+                    let limit = if pieces.state == PieceState::Size {
+                        MAX_SIZE_LINE
+                    } else {
+                        MAX_HEAD.saturating_sub(pieces.trailer_bytes)
+                    };
+                    if let Some(nl) = available.iter().position(|&b| b == b'\n') {
+                        if nl > limit {
+                            return Err(ReadError::Bad("chunk-size line or trailer too long"));
+                        }
+                        let line = trim_cr(&available[..nl]);
+                        if pieces.state == PieceState::Size {
+                            let size =
+                                chunk_size(line).ok_or(ReadError::Bad("invalid chunk size"))?;
+                            pieces.state = if size == 0 {
+                                PieceState::Trailer
+                            } else {
+                                PieceState::Data(size)
+                            };
+                        } else if line.is_empty() {
+                            pieces.state = PieceState::Done;
+                        } else {
+                            let colon = line
+                                .iter()
+                                .position(|&b| b == b':')
+                                .ok_or(ReadError::Bad("malformed trailer field"))?;
+                            let name = String::from_utf8_lossy(trim(&line[..colon])).into_owned();
+                            let value = trim(&line[colon + 1..]).to_vec();
+                            pieces.trailers.push((name, value));
+                            pieces.trailer_bytes += nl + 1;
+                        }
+                        self.used += nl + 1;
+                        continue;
+                    }
+                    if available.len() > limit {
+                        return Err(ReadError::Bad("chunk-size line or trailer too long"));
+                    }
+                }
+            }
+            // More bytes are needed: drop what has been handed out, then read.
+            if self.used > 0 {
+                self.buf.copy_within(self.used..self.filled, 0);
+                self.filled -= self.used;
+                self.used = 0;
+            }
+            if !self.fill(MAX_HEAD + SLACK)? {
+                return Err(ReadError::Io);
+            }
+        }
+    }
+
+    /// A second handle on the connection's socket, to tell later whether the peer has
+    /// closed it (see [`peer_closed`]).
+    pub fn probe(&self) -> Option<TcpStream> {
+        self.stream.try_clone().ok()
+    }
+
     fn continue_if_asked(&mut self, head: &Head) -> Result<(), ReadError> {
         if head.expect_continue {
             self.stream
@@ -266,6 +428,45 @@ impl Conn {
         result
     }
 
+    /// Writes the head built so far, ended by its blank line, and nothing else (the body
+    /// follows as chunks: the head must carry `Transfer-Encoding: chunked`).
+    pub fn send_head(&mut self) -> io::Result<()> {
+        self.out.extend_from_slice(b"\r\n");
+        self.send_parts(&[])
+    }
+
+    /// Writes `data` as one chunk of a chunked response, at once. Empty data sends nothing
+    /// (an empty chunk would end the body).
+    pub fn send_chunk(&mut self, data: &[u8]) -> io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut size = Vec::with_capacity(18);
+        push_hex(&mut size, data.len() as u64);
+        size.extend_from_slice(b"\r\n");
+        write_all(
+            &mut self.stream,
+            &mut [
+                IoSlice::new(&size),
+                IoSlice::new(data),
+                IoSlice::new(b"\r\n"),
+            ],
+        )
+    }
+
+    /// Ends a chunked response: the last chunk, then `trailers` (name, value).
+    pub fn end_chunks(&mut self, trailers: &[(&str, &[u8])]) -> io::Result<()> {
+        let mut end = b"0\r\n".to_vec();
+        for (name, value) in trailers {
+            end.extend_from_slice(name.as_bytes());
+            end.extend_from_slice(b": ");
+            end.extend_from_slice(value);
+            end.extend_from_slice(b"\r\n");
+        }
+        end.extend_from_slice(b"\r\n");
+        write_all(&mut self.stream, &mut [IoSlice::new(&end)])
+    }
+
     /// After refusing a request whose body is still coming: reads and discards what the
     /// client sends (so it can finish writing and read the refusal rather than get a reset),
     /// until it closes, goes quiet for 2 s, or 1 GiB has gone by; then closes.
@@ -283,6 +484,41 @@ impl Conn {
         }
         let _ = self.stream.shutdown(Shutdown::Both);
     }
+}
+
+unsafe extern "C" {
+    fn recv(fd: c_int, buf: *mut u8, len: usize, flags: c_int) -> isize;
+}
+
+const MSG_PEEK: c_int = 2;
+const MSG_DONTWAIT: c_int = 0x40;
+
+/// Whether the peer of `stream` has closed the connection (or it has failed), without
+/// reading anything or waiting: a peek that finds the end of the stream.
+pub fn peer_closed(stream: &TcpStream) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte buffer on the stack; the descriptor is owned by `stream`.
+    let n = unsafe { recv(stream.as_raw_fd(), &mut byte, 1, MSG_PEEK | MSG_DONTWAIT) };
+    match n {
+        0 => true,
+        n if n > 0 => false,
+        _ => !matches!(
+            io::Error::last_os_error().kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        ),
+    }
+}
+
+/// The size of a chunk-size line (hex digits, then optional `;extensions`).
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let digits = trim(line.split(|&b| b == b';').next().unwrap_or_default());
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        let d = (b as char).to_digit(16)?;
+        Some(n * 16 + u64::from(d))
+    })
 }
 
 /// Writes every byte of `slices`, retrying short writes.
@@ -446,6 +682,126 @@ fn trim(s: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connected pair on 127.0.0.1: (client side, server side wrapped in a Conn).
+    fn pair() -> (TcpStream, Conn) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        (client, Conn::new(server))
+    }
+
+    /// Reads every piece of the body after `head`, returning them and the reader.
+    fn all_pieces(conn: &mut Conn, max: usize) -> (Vec<Vec<u8>>, Pieces) {
+        let head = conn.read_head().unwrap().unwrap();
+        let mut pieces = conn.pieces(&head).unwrap();
+        let mut got = Vec::new();
+        while let Some(range) = conn.read_piece(&mut pieces, max).unwrap() {
+            got.push(conn.bytes()[range].to_vec());
+        }
+        (got, pieces)
+    }
+
+    #[test]
+    fn streamed_bodies_arrive_piece_by_piece_with_their_trailers() {
+        let (mut client, mut conn) = pair();
+        let writer = std::thread::spawn(move || {
+            let parts: [&[u8]; 5] = [
+                b"POST /r HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhel",
+                b"lo\r\n",
+                b"6\r\n world\r\n0\r\nLambda-Runtime-Function-Error-Type: Function.X\r\n",
+                b"Lambda-Runtime-Function-Error-Body: e30=\r\n",
+                b"\r\nGET /next HTTP/1.1\r\n\r\n",
+            ];
+            for part in parts {
+                client.write_all(part).unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            client
+        });
+        let (got, pieces) = all_pieces(&mut conn, 4);
+        assert_eq!(got.concat(), b"hello world");
+        assert!(got.iter().all(|p| p.len() <= 4), "{got:?}");
+        assert_eq!(
+            pieces.trailer("lambda-runtime-function-error-type"),
+            Some(&b"Function.X"[..])
+        );
+        assert_eq!(
+            pieces.trailer("Lambda-Runtime-Function-Error-Body"),
+            Some(&b"e30="[..])
+        );
+        // The request pipelined after the body is intact.
+        let next = conn.read_head().unwrap().unwrap();
+        assert_eq!(conn.target(&next), b"/next");
+        drop(writer.join());
+    }
+
+    #[test]
+    fn streamed_bodies_with_a_length_and_bad_chunking() {
+        let (mut client, mut conn) = pair();
+        client
+            .write_all(b"POST /r HTTP/1.1\r\nContent-Length: 7\r\n\r\nabcdefg")
+            .unwrap();
+        let (got, pieces) = all_pieces(&mut conn, 1 << 20);
+        assert_eq!(
+            (got.concat(), pieces.trailers.len()),
+            (b"abcdefg".to_vec(), 0)
+        );
+
+        let (mut client, mut conn) = pair();
+        client
+            .write_all(b"POST /r HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+            .unwrap();
+        let head = conn.read_head().unwrap().unwrap();
+        let mut pieces = conn.pieces(&head).unwrap();
+        assert!(matches!(
+            conn.read_piece(&mut pieces, 16),
+            Err(ReadError::Bad("invalid chunk size"))
+        ));
+
+        let (client, mut conn) = pair();
+        let mut client = client;
+        client
+            .write_all(b"POST /r HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc")
+            .unwrap();
+        drop(client);
+        let head = conn.read_head().unwrap().unwrap();
+        let mut pieces = conn.pieces(&head).unwrap();
+        let first = conn.read_piece(&mut pieces, 16).unwrap().unwrap();
+        assert_eq!(&conn.bytes()[first], b"abc");
+        assert!(matches!(
+            conn.read_piece(&mut pieces, 16),
+            Err(ReadError::Io)
+        ));
+    }
+
+    #[test]
+    fn chunked_responses_end_with_their_trailers_and_closed_peers_are_seen() {
+        let (mut client, mut conn) = pair();
+        conn.head("200 OK", &[("Transfer-Encoding", b"chunked")]);
+        conn.send_head().unwrap();
+        conn.send_chunk(b"first").unwrap();
+        conn.send_chunk(b"").unwrap();
+        conn.end_chunks(&[("X-Error", b"yes")]).unwrap();
+        let probe = conn.probe().unwrap();
+        assert!(!peer_closed(&probe));
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let expected: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n0\r\nX-Error: yes\r\n\r\n";
+        let mut raw = vec![0; expected.len()];
+        client.read_exact(&mut raw).unwrap();
+        assert_eq!(raw, expected);
+        drop(client);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !peer_closed(&probe) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(peer_closed(&probe));
+    }
 
     #[test]
     fn heads_give_method_target_framing_and_keep_alive() {

@@ -6,14 +6,105 @@
 //! `Event` (asynchronous) is not emulated and gets 400. `X-Amzn-Trace-Id` is passed to the
 //! runtime as its trace id, and `X-Amz-Client-Context` (base64 JSON) decoded as its client
 //! context. Events over 6,291,556 bytes get 413. Callers may keep their connection open;
-//! several callers are served one invocation at a time, in order of arrival.
+//! several callers are served in order of arrival, as many at once as the runtime takes
+//! (`--concurrency`).
+//!
+//! # Streamed responses
+//! When the runtime streams its response, the caller gets it as Lambda's data plane relays
+//! a stream: 200 with the runtime's `Content-Type`, `Transfer-Encoding: chunked` and
+//! `Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body`, each
+//! piece as one chunk the moment it arrives, then the last chunk. A stream that fails after
+//! its head (the runtime's error trailers, a timeout: `Sandbox.Timedout`, a stream over
+//! 200 MiB: `Function.ResponseSizeTooLarge`, a runtime that went away:
+//! `Runtime.TruncatedResponse`) ends with those two trailers: the error type, and the
+//! base64 of the error document, passed on as the runtime sent it. (`InvokeWithResponseStream`
+//! puts the same in its `InvokeComplete` event as `ErrorCode` and `ErrorDetails`; this
+//! endpoint speaks plain HTTP, whose trailers are the place for it.) Streams are not held
+//! to the 6 MiB limit of buffered responses.
+//!
+//! A function URL response (`application/vnd.awslambda.http-integration-response`: a JSON
+//! prelude with `statusCode`, `headers` and `cookies`, 8 NUL bytes, then the body) is passed
+//! through as it is, prelude included, the way `InvokeWithResponseStream` hands it to an
+//! SDK: this endpoint is the Invoke API, not a function URL, and a test can check the
+//! prelude the function wrote.
 
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use crate::http::{Body, Conn, Head, ReadError};
-use crate::sandbox::{Invocation, MAX_PAYLOAD, Outcome, Sandbox};
+use crate::ids::RequestId;
+use crate::sandbox::{Invocation, MAX_PAYLOAD, Outcome, Piece, Sandbox, Stream, StreamError};
+
+/// How a streamed response ended, as its caller saw it.
+#[derive(Debug)]
+pub struct Relayed {
+    /// The error it ended with, if any.
+    pub error: Option<StreamError>,
+    /// From the event being written to the end of the stream being read, if it ended.
+    pub latency: Option<Duration>,
+    /// Whether every piece was taken by the receiver (false: it gave up).
+    pub delivered: bool,
+}
+
+/// Receives the streamed response of invocation `id`, handing each piece of data to
+/// `write` as soon as it arrives (`write` returns false when its receiver has gone: the
+/// rest is then dropped), until the stream ends or its deadline passes (the runtime is then
+/// killed and the stream ends with `Sandbox.Timedout`).
+pub fn relay(
+    sandbox: &Sandbox,
+    id: RequestId,
+    stream: Stream,
+    mut write: impl FnMut(&[u8]) -> bool,
+) -> Relayed {
+    let mut relayed = Relayed {
+        error: None,
+        latency: None,
+        delivered: true,
+    };
+    let mut deadline = Some(stream.deadline);
+    loop {
+        let received = match deadline {
+            Some(at) => stream
+                .pieces
+                .recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => stream
+                .pieces
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match received {
+            Ok(Piece::Data(data)) => {
+                if !write(&data) {
+                    relayed.delivered = false;
+                    return relayed; // dropping the receiver tells the runtime's side
+                }
+            }
+            Ok(Piece::End(end)) => {
+                relayed.error = end.error;
+                relayed.latency = Some(end.latency);
+                return relayed;
+            }
+            Err(RecvTimeoutError::Timeout) => match sandbox.stream_overran(id) {
+                Some(document) => {
+                    relayed.error = Some(StreamError::of_document(&document));
+                    return relayed;
+                }
+                // It ended just now: its end is on its way.
+                None => deadline = None,
+            },
+            Err(RecvTimeoutError::Disconnected) => {
+                relayed.error = Some(StreamError::of_document(&crate::json::error_document(
+                    "Runtime.TruncatedResponse",
+                    "the streamed response broke off",
+                )));
+                return relayed;
+            }
+        }
+    }
+}
 
 /// The most `X-Amz-Client-Context` Lambda accepts, in base64 characters.
 const MAX_CLIENT_CONTEXT: usize = 3583;
@@ -44,16 +135,18 @@ pub fn serve(sandbox: &Arc<Sandbox>, listener: TcpListener) -> Result<(), String
     Ok(())
 }
 
-/// One invocation of `event`, as `--invoke` makes it.
-pub fn once(sandbox: &Sandbox, event: Vec<u8>) -> Outcome {
-    sandbox.submit(Invocation {
-        id: sandbox.new_id(),
+/// One invocation of `event`, as `--invoke` makes it: its id and outcome.
+pub fn once(sandbox: &Sandbox, event: Vec<u8>) -> (RequestId, Outcome) {
+    let id = sandbox.new_id();
+    let outcome = sandbox.submit(Invocation {
+        id,
         event: event.into(),
         content_type: None,
         trace_id: None,
         client_context: None,
         keep_body: true,
-    })
+    });
+    (id, outcome)
 }
 
 /// The event `--invoke` was given: the text itself, `@FILE`, or `@-` for stdin.
@@ -218,7 +311,8 @@ fn request(sandbox: &Sandbox, conn: &mut Conn, head: &Head) -> bool {
         keep_body: true,
     });
     let version = sandbox.function().version.as_bytes();
-    let sent = match &outcome {
+    let sent = match outcome {
+        Outcome::Stream(stream) => return relay_to_caller(sandbox, conn, id, stream),
         Outcome::Response {
             body, content_type, ..
         } => {
@@ -231,7 +325,7 @@ fn request(sandbox: &Sandbox, conn: &mut Conn, head: &Head) -> bool {
                     ("X-Amz-Executed-Version", version),
                 ],
             )
-            .send(body, false)
+            .send(&body, false)
         }
         Outcome::Error { document } => conn
             .head(
@@ -243,9 +337,57 @@ fn request(sandbox: &Sandbox, conn: &mut Conn, head: &Head) -> bool {
                     ("X-Amz-Function-Error", b"Unhandled"),
                 ],
             )
-            .send(document, false),
+            .send(&document, false),
     };
     sent.is_ok()
+}
+
+/// The names of the trailers that carry a stream's error.
+const ERROR_TRAILERS: &[u8] =
+    b"Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body";
+
+/// Sends a streamed response to its caller chunk by chunk (see the module docs); false
+/// when the connection is to be closed.
+fn relay_to_caller(sandbox: &Sandbox, conn: &mut Conn, id: RequestId, stream: Stream) -> bool {
+    let content_type = stream
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let started = conn
+        .head(
+            "200 OK",
+            &[
+                ("Content-Type", content_type.as_bytes()),
+                ("X-Amzn-RequestId", id.as_bytes()),
+                (
+                    "X-Amz-Executed-Version",
+                    sandbox.function().version.as_bytes(),
+                ),
+                ("Transfer-Encoding", b"chunked"),
+                ("Trailer", ERROR_TRAILERS),
+            ],
+        )
+        .send_head()
+        .is_ok();
+    let mut open = started;
+    let relayed = relay(sandbox, id, stream, |data| {
+        open = open && conn.send_chunk(data).is_ok();
+        open
+    });
+    if !relayed.delivered {
+        return false;
+    }
+    let ended = match &relayed.error {
+        None => conn.end_chunks(&[]),
+        Some(error) => conn.end_chunks(&[
+            (
+                "Lambda-Runtime-Function-Error-Type",
+                error.error_type.as_bytes(),
+            ),
+            ("Lambda-Runtime-Function-Error-Body", error.body.as_bytes()),
+        ]),
+    };
+    open && ended.is_ok()
 }
 
 /// `{"Type":"User","message":…}`, the shape of Lambda's API errors.
@@ -279,26 +421,7 @@ fn decode_client_context(encoded: &[u8]) -> Option<String> {
     if encoded.len() > MAX_CLIENT_CONTEXT {
         return None;
     }
-    let mut out = Vec::with_capacity(encoded.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0);
-    for &c in encoded.iter().take_while(|&&c| c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    String::from_utf8(crate::json::from_base64(encoded)?).ok()
 }
 
 #[cfg(test)]

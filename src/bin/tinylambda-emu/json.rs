@@ -1,4 +1,6 @@
-//! The little JSON the emulator writes: error documents and a flat object of numbers.
+//! The little JSON the emulator writes and reads: error documents, flat objects, the
+//! `"events"` list of an extension's registration, and the base64 that carries error
+//! documents in stream trailers and client contexts in headers.
 
 /// `{"errorMessage":…,"errorType":…}`, the shape of Lambda's and the Runtime API's errors.
 pub fn error_document(error_type: &str, message: &str) -> Vec<u8> {
@@ -46,6 +48,84 @@ pub fn error_type_of(document: &[u8]) -> Option<&str> {
     Some(&value[..end])
 }
 
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(char::from(BASE64[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes standard base64 (padding optional); `None` for any other character.
+pub fn from_base64(encoded: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(encoded.len() / 4 * 3 + 2);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in encoded.iter().take_while(|&&c| c != b'=') {
+        let v = BASE64.iter().position(|&d| d == c)?;
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// The strings of the array `"key": [...]` in a JSON object (enough for an extension's
+/// `{"events":["INVOKE","SHUTDOWN"]}`; strings with escapes are refused). `Ok(None)` when
+/// the key is absent; `Err` when the document or the array is malformed.
+pub fn string_array(document: &[u8], key: &str) -> Result<Option<Vec<String>>, &'static str> {
+    let text = std::str::from_utf8(document).map_err(|_| "the body is not UTF-8")?;
+    let trimmed = text.trim();
+    if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
+        return Err("the body is not a JSON object");
+    }
+    let quoted = format!("\"{key}\"");
+    let Some(at) = text.find(&quoted) else {
+        return Ok(None);
+    };
+    let after = text[at + quoted.len()..].trim_start();
+    let mut rest = after
+        .strip_prefix(':')
+        .map(str::trim_start)
+        .and_then(|r| r.strip_prefix('['))
+        .ok_or("the value is not an array")?
+        .trim_start();
+    let mut items = Vec::new();
+    loop {
+        if rest.starts_with(']') {
+            return Ok(Some(items));
+        }
+        let body = rest.strip_prefix('"').ok_or("an item is not a string")?;
+        let end = body.find(['"', '\\']).ok_or("an unterminated string")?;
+        if body[end..].starts_with('\\') {
+            return Err("an item has an escape");
+        }
+        items.push(body[..end].to_owned());
+        rest = body[end + 1..].trim_start();
+        if let Some(r) = rest.strip_prefix(',') {
+            rest = r.trim_start();
+        } else if !rest.starts_with(']') {
+            return Err("items are not separated by commas");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +146,37 @@ mod tests {
             Some("Runtime.ExitError")
         );
         assert_eq!(error_type_of(b"not json"), None);
+    }
+
+    #[test]
+    fn base64_round_trips_with_padding() {
+        for (plain, encoded) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"{\"errorType\":\"x\"}", "eyJlcnJvclR5cGUiOiJ4In0="),
+        ] {
+            assert_eq!(base64(plain), encoded);
+            assert_eq!(from_base64(encoded.as_bytes()).as_deref(), Some(plain));
+        }
+        assert_eq!(from_base64(b"Zm8").as_deref(), Some(&b"fo"[..]));
+        assert_eq!(from_base64(b"not base64!"), None);
+    }
+
+    #[test]
+    fn event_lists_are_read_from_registrations() {
+        assert_eq!(
+            string_array(br#"{"events": ["INVOKE" , "SHUTDOWN"]}"#, "events"),
+            Ok(Some(vec!["INVOKE".into(), "SHUTDOWN".into()]))
+        );
+        assert_eq!(
+            string_array(br#"{"events":[]}"#, "events"),
+            Ok(Some(vec![]))
+        );
+        assert_eq!(string_array(b"{}", "events"), Ok(None));
+        assert!(string_array(b"events", "events").is_err());
+        assert!(string_array(br#"{"events":"INVOKE"}"#, "events").is_err());
+        assert!(string_array(br#"{"events":["A" "B"]}"#, "events").is_err());
     }
 }

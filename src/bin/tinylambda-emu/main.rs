@@ -1,14 +1,22 @@
 //! `tinylambda-emu`: a local AWS Lambda for any custom-runtime bootstrap, std only.
 //!
 //! It starts the bootstrap with the environment Lambda gives a `provided.al2023` runtime,
-//! serves it the Runtime API, and serves callers the invoke endpoint of the AWS emulator
-//! (`POST /2015-03-31/functions/function/invocations` on 127.0.0.1:8080); or invokes once
-//! (`--invoke`); or measures N invocations (`--bench`). See `--help`.
+//! serves it the Runtime API and the Extensions API, and serves callers the invoke endpoint
+//! of the AWS emulator (`POST /2015-03-31/functions/function/invocations` on
+//! 127.0.0.1:8080); or invokes once (`--invoke`); or measures N invocations (`--bench`).
+//! See `--help`.
+//!
+//! Beyond the basic loop: streamed responses reach the caller chunk by chunk (with Lambda's
+//! error trailers, up to 200 MiB); extensions can register and wait for events, and when
+//! one is registered the emulator's own end (SIGINT, SIGTERM, the end of `--invoke` or
+//! `--bench`) gives the runtime SIGTERM and Lambda's grace period before SIGKILL;
+//! `--concurrency N` serves N invocations at once, as Lambda Managed Instances do.
 //!
 //! Modules: [`cli`] (the command line), [`function`] (configuration and environment),
-//! [`sandbox`] (the runtime's state machine and the invocation queue), [`server`] (the
-//! Runtime API), [`invoke`] (the caller side), [`process`] (spawn, kill, reap, rusage),
-//! [`mod@bench`], and the helpers [`http`], [`ids`], [`json`].
+//! [`sandbox`] (the runtime's state machine, the invocation queue, extensions, shutdown),
+//! [`server`] (the Runtime and Extensions APIs), [`invoke`] (the caller side, streams
+//! included), [`process`] (spawn, signal, kill, reap, rusage), [`mod@bench`], and the
+//! helpers [`http`], [`ids`], [`json`].
 //!
 //! Linux only: it reads `/proc` and uses Linux process controls.
 
@@ -65,12 +73,31 @@ fn main() {
         }
         Err(e) => fail(2, &e),
     };
-    let function = function::Function::new(&options.program, &options.env, options.timeout)
-        .unwrap_or_else(|e| fail(2, &e));
+    let function = function::Function::new(
+        &options.program,
+        &options.env,
+        options.timeout,
+        options.concurrency,
+    )
+    .unwrap_or_else(|e| fail(2, &e));
     process::prepare();
     let log = !matches!(options.mode, cli::Mode::Bench { .. });
     let bootstrap = options.program.to_string_lossy().into_owned();
-    let sandbox = sandbox::Sandbox::new(function, options.program, options.args, log);
+    let sandbox = sandbox::Sandbox::new(
+        function,
+        options.program,
+        options.args,
+        log,
+        options.concurrency.unwrap_or(1),
+    );
+    // SIGINT or SIGTERM to the emulator: Lambda's shutdown of the runtime, then exit.
+    let on_signal = sandbox.clone();
+    if let Err(e) = process::on_stop(move |signal| {
+        on_signal.shutdown();
+        std::process::exit(128 + signal)
+    }) {
+        fail(1, &format!("cannot prepare for signals: {e}"));
+    }
 
     let code = match options.mode {
         cli::Mode::Serve { port } => {
@@ -85,7 +112,7 @@ fn main() {
                 "tinylambda-emu: listening on http://{address}/2015-03-31/functions/function/invocations"
             );
             let result = invoke::serve(&sandbox, listener);
-            sandbox.stop();
+            sandbox.shutdown();
             match result {
                 Ok(()) => 0,
                 Err(e) => fail(1, &e),
@@ -96,9 +123,8 @@ fn main() {
             if let Err(e) = sandbox.start() {
                 fail(1, &e);
             }
-            let outcome = invoke::once(&sandbox, event);
-            sandbox.stop();
-            match outcome {
+            let (id, outcome) = invoke::once(&sandbox, event);
+            let code = match outcome {
                 sandbox::Outcome::Response { body, .. } => {
                     let mut stdout = std::io::stdout().lock();
                     if stdout
@@ -118,7 +144,30 @@ fn main() {
                     );
                     1
                 }
-            }
+                sandbox::Outcome::Stream(stream) => {
+                    // Each piece goes to stdout as it arrives.
+                    let mut stdout = std::io::stdout().lock();
+                    let relayed = invoke::relay(&sandbox, id, stream, |data| {
+                        stdout.write_all(data).and_then(|()| stdout.flush()).is_ok()
+                    });
+                    if !relayed.delivered {
+                        fail(1, "cannot write the response to stdout");
+                    }
+                    match relayed.error {
+                        None => 0,
+                        Some(error) => {
+                            say!(
+                                "tinylambda-emu: the function failed mid-stream with {}: {}",
+                                error.error_type,
+                                String::from_utf8_lossy(&error.document())
+                            );
+                            1
+                        }
+                    }
+                }
+            };
+            sandbox.shutdown();
+            code
         }
         cli::Mode::Bench { n, payload, json } => match bench::run(&sandbox, n, payload) {
             Ok(report) => {

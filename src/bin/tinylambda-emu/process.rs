@@ -12,7 +12,7 @@
 //!   and system time *including the processes it waited for itself* (the kernel's
 //!   `RUSAGE_BOTH`), in microseconds, so the sum is the CPU time of the whole tree from
 //!   spawn to death, to the microsecond.
-//! - **CPU of a live tree** ([`tree_cpu`]), for the start of a measurement: for every live
+//! - **CPU of a live tree** ([`tree_sample`]), for the start of a measurement: for every live
 //!   process of the group (found in `/proc/*/stat` by process group), its own CPU clock
 //!   (`clock_getcpuclockid` + `clock_gettime`: nanoseconds, all its threads, live and
 //!   exited) plus the CPU of the children it has already reaped (`cutime` + `cstime` in
@@ -25,15 +25,45 @@
 //! `/next` after the last invocation, the difference is exactly N invocation cycles, at
 //! microsecond resolution (0.05 µs per invocation at N = 10,000 for a compiled runtime;
 //! under 10 ms / N for a shell one, e.g. 50 µs of about 20 ms at N = 200).
-//! - **Peak RSS**: the largest `ru_maxrss` among the tree's processes (again including what
-//!   each had reaped): the biggest single process, not a sum.
+//! - **Peak RSS**: the largest resident-set high-water mark of any single process of the
+//!   tree (not a sum), gathered in two ways, because `ru_maxrss` alone lies:
+//!
+//!   Linux keeps a process's `ru_maxrss` in its `signal_struct`, which survives `exec`, and
+//!   at `exec` it folds in the high-water mark of the memory the process had *before* it.
+//!   std's `Command` starts the bootstrap with `posix_spawn` (a `vfork`-style clone that
+//!   shares the emulator's memory until the `exec`), so that memory is the emulator's own,
+//!   and every bootstrap's `ru_maxrss` is at least the emulator's peak RSS (about 2 MB): a
+//!   static C loop and a static musl echo, whose real `VmHWM` is a few hundred KiB, both
+//!   reported some 2,300 KiB. The same happens one level down: a `curl` forked by bash
+//!   starts its `ru_maxrss` from bash's resident set at the fork.
+//!
+//!   1. **Live processes** ([`tree_sample`], taken by `--bench` while the runtime waits in
+//!      its last `/next`): `VmHWM` from `/proc/PID/status`, the high-water mark of the
+//!      memory the process has *now*, which `exec` starts afresh. This is the truth for
+//!      every process still running at the end.
+//!   2. **Reaped processes** (the watcher's `wait4`, once the tree is killed): `ru_maxrss`
+//!      is `max(inherited, own peak, peak of every child it reaped itself)`. The inherited
+//!      part is bounded by the emulator's own `VmHWM` read just after the spawn (the
+//!      emulator's memory at the `exec` cannot have been larger than its high-water mark
+//!      after it), so a reaped figure *above* that bound is the process's own peak or its
+//!      children's, and is counted; one at or below it is dropped, since it cannot be told
+//!      from the inherited part. This is how processes that a shell started and reaped
+//!      itself (`curl`) still count: through the shell's `ru_maxrss` when it is reaped.
+//!
+//!   The figure is the larger of the two. Its limits: a process that ended before the end
+//!   of the measurement, whose own peak was at or below the emulator's peak at spawn time,
+//!   is not seen (it could not be told from what it inherited; it was smaller than the
+//!   emulator, about 2 MB); a child forked by a shell starts its own `ru_maxrss` from the
+//!   shell's resident set, so a tiny child of a big shell reads as the shell (which is
+//!   counted anyway); processes that left the bootstrap's process group are not seen at
+//!   all.
 
 use std::ffi::{OsStr, OsString, c_int, c_long, c_ulong};
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -72,6 +102,9 @@ unsafe extern "C" {
     fn sysconf(name: c_int) -> c_long;
     fn signal(signal: c_int, handler: usize) -> usize;
     fn _exit(code: c_int) -> !;
+    fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
+    fn read(fd: c_int, buf: *mut u8, len: usize) -> isize;
+    fn write(fd: c_int, buf: *const u8, len: usize) -> isize;
 }
 
 const SIGHUP: c_int = 1;
@@ -79,6 +112,7 @@ const SIGINT: c_int = 2;
 const SIGKILL: c_int = 9;
 const SIGTERM: c_int = 15;
 const PR_SET_CHILD_SUBREAPER: c_int = 36;
+const O_CLOEXEC: c_int = 0o2_000_000;
 const SC_CLK_TCK: c_int = 2;
 const ECHILD: i32 = 10;
 
@@ -87,14 +121,21 @@ const ECHILD: i32 = 10;
 pub struct Usage {
     /// User plus system CPU time.
     pub cpu: Duration,
-    /// The largest resident set of any process in the tree, in KiB.
+    /// The largest `ru_maxrss` of a reaped process of the tree that is above what it could
+    /// have inherited from the emulator (see the module docs), in KiB; 0 if none was.
     pub peak_rss_kib: u64,
+    /// The emulator's own `VmHWM` just after the spawn, in KiB: the most a process of the
+    /// tree can have inherited into its `ru_maxrss`.
+    inherited_kib: u64,
 }
 
 impl Usage {
     fn add(&mut self, ru: &Rusage) {
         self.cpu += timeval(&ru.utime) + timeval(&ru.stime);
-        self.peak_rss_kib = self.peak_rss_kib.max(ru.maxrss.max(0) as u64);
+        let maxrss = ru.maxrss.max(0) as u64;
+        if maxrss > self.inherited_kib {
+            self.peak_rss_kib = self.peak_rss_kib.max(maxrss);
+        }
     }
 }
 
@@ -156,18 +197,28 @@ pub struct Spawned {
     pub pid: i32,
     /// Taken just before the `spawn` call.
     pub started: Instant,
+    /// The emulator's own `VmHWM` just after the spawn, in KiB (0 if `/proc` cannot be
+    /// read): the bound on what the bootstrap inherited into its `ru_maxrss`.
+    pub inherited_kib: u64,
 }
 
 /// The process group to kill if the emulator itself is told to stop (SIGINT, SIGTERM,
 /// SIGHUP): the current bootstrap's, or 0 for none.
 static CURRENT_GROUP: AtomicI32 = AtomicI32::new(0);
 
+/// The write end of the pipe that hands a stop signal to the thread of [`on_stop`], or -1.
+static STOP_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// Set by the first stop signal: a second one does not wait for the graceful stop.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
 /// Prepares the emulator process: becomes a child subreaper (see the module docs) and makes
-/// SIGINT, SIGTERM and SIGHUP kill the current bootstrap's process group before exiting,
-/// so that no bootstrap outlives the emulator.
+/// SIGINT, SIGTERM and SIGHUP stop the current bootstrap before exiting, so that no
+/// bootstrap outlives the emulator: through [`on_stop`]'s callback once it is set (a
+/// graceful stop), else (and on a second signal) by killing its process group at once.
 pub fn prepare() {
     // SAFETY: plain system calls with integer arguments; the handler only calls the
-    // async-signal-safe `kill` and `_exit` and reads an atomic.
+    // async-signal-safe `write`, `kill` and `_exit` and reads atomics.
     unsafe {
         prctl(PR_SET_CHILD_SUBREAPER, 1 as c_ulong);
         let handler = on_stop_signal as extern "C" fn(c_int) as usize;
@@ -178,6 +229,14 @@ pub fn prepare() {
 }
 
 extern "C" fn on_stop_signal(sig: c_int) {
+    let pipe = STOP_PIPE.load(Ordering::SeqCst);
+    if pipe >= 0 && !STOPPING.swap(true, Ordering::SeqCst) {
+        let byte = sig as u8;
+        // SAFETY: `write` is async-signal-safe; a one-byte buffer on the stack.
+        if unsafe { write(pipe, &byte, 1) } == 1 {
+            return;
+        }
+    }
     let group = CURRENT_GROUP.load(Ordering::SeqCst);
     // SAFETY: `kill` and `_exit` are async-signal-safe.
     unsafe {
@@ -186,6 +245,36 @@ extern "C" fn on_stop_signal(sig: c_int) {
         }
         _exit(128 + sig);
     }
+}
+
+/// From now on, the first SIGINT, SIGTERM or SIGHUP runs `stop` with the signal's number
+/// on a thread of its own (outside the signal handler, so it may lock, wait and print);
+/// `stop` is expected to end the process. A second signal kills the bootstrap's group and
+/// exits at once.
+pub fn on_stop(stop: impl FnOnce(i32) + Send + 'static) -> io::Result<()> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors; close-on-exec keeps them from the
+    // bootstrap.
+    if unsafe { pipe2(fds.as_mut_ptr(), O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let [read_end, write_end] = fds;
+    std::thread::Builder::new()
+        .name("stop-signal".into())
+        .spawn(move || {
+            let mut byte = 0u8;
+            loop {
+                // SAFETY: a one-byte buffer on the stack; the descriptor is ours.
+                match unsafe { read(read_end, &mut byte, 1) } {
+                    1 => return stop(i32::from(byte)),
+                    0 => return,
+                    _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+                    _ => return,
+                }
+            }
+        })?;
+    STOP_PIPE.store(write_end, Ordering::SeqCst);
+    Ok(())
 }
 
 /// Starts `program` with `args` and the extra environment `env` (on top of the emulator's
@@ -210,7 +299,13 @@ pub fn spawn(
     // The Child handle is dropped without waiting: the watcher thread reaps with wait4.
     let pid = i32::try_from(child.id()).map_err(|_| io::Error::other("pid out of range"))?;
     CURRENT_GROUP.store(pid, Ordering::SeqCst);
-    Ok(Spawned { pid, started })
+    // Read after the spawn: the emulator's memory at the bootstrap's exec was at most this.
+    let inherited_kib = peak_rss_kib_of("self").unwrap_or(0);
+    Ok(Spawned {
+        pid,
+        started,
+        inherited_kib,
+    })
 }
 
 /// Kills every process of the group `pgid` with SIGKILL (nothing happens if none is left).
@@ -223,22 +318,40 @@ pub fn kill_group(pgid: i32) {
     unsafe { kill(-pgid, SIGKILL) };
 }
 
+/// Sends SIGTERM to the process `pid` alone (the runtime, at a graceful shutdown).
+pub fn terminate(pid: i32) {
+    if pid > 0 {
+        // SAFETY: a plain system call.
+        unsafe { kill(pid, SIGTERM) };
+    }
+}
+
+/// Whether any process of the group `pgid` is left (a zombie not reaped yet counts).
+pub fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the group exists.
+    pgid > 0 && unsafe { kill(-pgid, 0) } == 0
+}
+
 /// Kills the current bootstrap's process group, if there is one (before the emulator exits).
 pub fn kill_current() {
     kill_group(CURRENT_GROUP.load(Ordering::SeqCst));
 }
 
-/// Starts the thread that reaps the bootstrap `pid`: it calls `on_exit` as soon as the
+/// Starts the thread that reaps the bootstrap `spawned`: it calls `on_exit` as soon as the
 /// bootstrap itself has ended, then reaps every other process of its group until none is
 /// left, and returns what the whole tree used.
 pub fn watch(
-    pid: i32,
+    spawned: Spawned,
     on_exit: impl FnOnce(Exit) + Send + 'static,
 ) -> io::Result<JoinHandle<Usage>> {
+    let pid = spawned.pid;
     std::thread::Builder::new()
         .name(format!("watch-{pid}"))
         .spawn(move || {
-            let mut usage = Usage::default();
+            let mut usage = Usage {
+                inherited_kib: spawned.inherited_kib,
+                ..Usage::default()
+            };
             match reap(pid, &mut usage) {
                 Some(status) => on_exit(Exit::from_status(status)),
                 None => on_exit(Exit::Code(-1)),
@@ -269,12 +382,22 @@ fn reap(pid: c_int, usage: &mut Usage) -> Option<c_int> {
     }
 }
 
-/// The CPU time used so far by the live processes of group `pgid` and by the children they
-/// have reaped (see the module docs for the resolution).
-pub fn tree_cpu(pgid: i32) -> io::Result<Duration> {
+/// A reading of the live processes of one process group.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TreeSample {
+    /// The CPU time used so far by the live processes of the group and by the children
+    /// they have reaped (see the module docs for the resolution).
+    pub cpu: Duration,
+    /// The largest `VmHWM` of a live process of the group, in KiB (0 if none could be read).
+    pub peak_rss_kib: u64,
+}
+
+/// Reads the CPU time and peak resident sets of the live processes of group `pgid` from
+/// `/proc` (see the module docs).
+pub fn tree_sample(pgid: i32) -> io::Result<TreeSample> {
     // SAFETY: sysconf with a valid name has no other effect.
     let ticks_per_sec = unsafe { sysconf(SC_CLK_TCK) }.max(1) as u64;
-    let mut total = Duration::ZERO;
+    let mut sample = TreeSample::default();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(entry) = entry else { continue };
         let Some(pid) = entry
@@ -296,9 +419,13 @@ pub fn tree_cpu(pgid: i32) -> io::Result<Duration> {
         }
         let own =
             process_cpu(pid).unwrap_or_else(|| ticks(fields.utime + fields.stime, ticks_per_sec));
-        total += own + ticks(fields.cutime + fields.cstime, ticks_per_sec);
+        sample.cpu += own + ticks(fields.cutime + fields.cstime, ticks_per_sec);
+        // A zombie has no memory and no VmHWM line: it is counted when it is reaped.
+        if let Some(kib) = peak_rss_kib(pid) {
+            sample.peak_rss_kib = sample.peak_rss_kib.max(kib);
+        }
     }
-    Ok(total)
+    Ok(sample)
 }
 
 fn ticks(n: u64, per_sec: u64) -> Duration {
@@ -321,7 +448,7 @@ fn process_cpu(pid: i32) -> Option<Duration> {
     })
 }
 
-/// The fields of `/proc/PID/stat` that [`tree_cpu`] reads.
+/// The fields of `/proc/PID/stat` that [`tree_sample`] reads.
 struct StatFields {
     pgrp: i32,
     utime: u64,
@@ -349,9 +476,20 @@ impl StatFields {
     }
 }
 
-/// The peak resident set (`VmHWM`) of process `pid` in KiB, if it is still alive.
+/// The peak resident set (`VmHWM`) of process `pid` in KiB, if it is still alive (and not
+/// a zombie).
 pub fn peak_rss_kib(pid: i32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    peak_rss_kib_of(&pid.to_string())
+}
+
+/// `VmHWM` of `/proc/{which}/status` in KiB (`which`: a pid, or `self`).
+fn peak_rss_kib_of(which: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{which}/status")).ok()?;
+    vm_hwm_kib(&status)
+}
+
+/// The `VmHWM:` value of a `/proc/PID/status` text, in KiB.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_ascii_whitespace().nth(1)?.parse().ok()
 }
@@ -368,6 +506,31 @@ mod tests {
             (f.pgrp, f.utime, f.stime, f.cutime, f.cstime),
             (1234, 7, 3, 40, 2)
         );
+    }
+
+    #[test]
+    fn reaped_peaks_count_only_above_what_could_be_inherited() {
+        let mut usage = Usage {
+            inherited_kib: 2_300,
+            ..Usage::default()
+        };
+        let rusage = |maxrss| Rusage {
+            maxrss,
+            ..Rusage::default()
+        };
+        usage.add(&rusage(2_296)); // a small static bootstrap: all of it inherited
+        assert_eq!(usage.peak_rss_kib, 0);
+        usage.add(&rusage(9_000)); // a shell that reaped a curl of 9 MB
+        usage.add(&rusage(2_301));
+        assert_eq!(usage.peak_rss_kib, 9_000);
+    }
+
+    #[test]
+    fn vm_hwm_is_read_from_proc_status() {
+        let status = "Name:\techo\nVmPeak:\t    9000 kB\nVmHWM:\t     412 kB\nVmRSS:\t 400 kB\n";
+        assert_eq!(vm_hwm_kib(status), Some(412));
+        assert_eq!(vm_hwm_kib("Name:\tzombie\nState:\tZ (zombie)\n"), None);
+        assert!(peak_rss_kib_of("self").is_some_and(|kib| kib > 0));
     }
 
     #[test]

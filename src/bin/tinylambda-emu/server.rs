@@ -1,10 +1,23 @@
-//! The Runtime API (`/2018-06-01/runtime/...`) one runtime generation talks to: a listener
-//! on an ephemeral 127.0.0.1 port, a thread per connection (a shell bootstrap opens one per
+//! The Runtime API (`/2018-06-01/runtime/...`) and the Extensions API
+//! (`/2020-01-01/extension/...`) one runtime generation talks to: a listener on an
+//! ephemeral 127.0.0.1 port, a thread per connection (a shell bootstrap opens one per
 //! request, a compiled one keeps one open), and the answers of Lambda's API: the event on
 //! `GET /next` (chunked above 2048 bytes, as Go's server sends it), 202 `{"status":"OK"}`,
 //! 400 `InvalidRequestID`, 403 `InvalidStateTransition`, 413 `RequestEntityTooLarge`.
 //! Requests may carry their bodies with `Content-Length` or chunked (aws-lambda-go posts
 //! chunked), and may ask for `100 Continue`.
+//!
+//! A `/response` with `Lambda-Runtime-Function-Response-Mode: streaming` is read piece by
+//! piece and each piece is handed to the caller at once ([`crate::sandbox::Piece`]); its
+//! trailers `Lambda-Runtime-Function-Error-Type` and `Lambda-Runtime-Function-Error-Body`
+//! end the stream with that error. A stream over [`MAX_STREAM`] bytes ends with
+//! `Function.ResponseSizeTooLarge` and a 413 to the runtime; one whose connection breaks
+//! off ends with `Runtime.TruncatedResponse`.
+//!
+//! Extensions: `POST /extension/register` answers 200 with `Lambda-Extension-Identifier`
+//! and the function's name, version and handler; `GET /extension/event/next` waits for the
+//! extension's next event (for one registered for no events, until the runtime is
+//! stopped). Refusals are 403 with Lambda's `Extension.*` error types.
 
 use std::io;
 use std::net::TcpListener;
@@ -13,7 +26,13 @@ use std::time::{Duration, Instant};
 
 use crate::http::{Body, Conn, Head, ReadError, decimal, push_hex};
 use crate::json::error_document;
-use crate::sandbox::{Delivery, MAX_PAYLOAD, Next, Posted, Refusal, Sandbox};
+use crate::sandbox::{
+    Delivery, ExtensionNext, ExtensionRefusal, MAX_PAYLOAD, MAX_STREAM, Next, Piece, Posted,
+    Refusal, Registered, Sandbox, StreamEnd, StreamError,
+};
+
+/// The largest piece of a stream handed to the caller at once.
+const MAX_PIECE: usize = 64 * 1024;
 
 /// Go sends a body with `Content-Length` when it fits its 2048-byte buffer, chunked above.
 const CHUNKED_ABOVE: usize = 2048;
@@ -30,6 +49,10 @@ enum Route {
         error: bool,
     },
     InitError,
+    /// `POST /2020-01-01/extension/register`.
+    Register,
+    /// `GET /2020-01-01/extension/event/next`.
+    ExtensionNext,
     /// A runtime path with the wrong method.
     WrongMethod,
     NotFound,
@@ -111,6 +134,8 @@ fn connection(sandbox: &Arc<Sandbox>, generation: u64, mut conn: Conn) {
                 post(sandbox, generation, &mut conn, &head, id.get(), error)
             }
             Route::InitError => init_error(sandbox, generation, &mut conn, &head),
+            Route::Register => register(sandbox, generation, &mut conn, &head),
+            Route::ExtensionNext => extension_next(sandbox, generation, &mut conn, &head),
             Route::WrongMethod => reply(
                 &mut conn,
                 &head,
@@ -138,6 +163,20 @@ const TEXT: &[(&str, &[u8])] = &[("Content-Type", b"text/plain; charset=utf-8")]
 /// Which endpoint `target` names (query strings are ignored).
 fn route(method: &[u8], target: &[u8]) -> Route {
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+    let (route, wanted): (Route, &[u8]) = match path {
+        b"/2020-01-01/extension/register" => (Route::Register, b"POST"),
+        b"/2020-01-01/extension/event/next" => (Route::ExtensionNext, b"GET"),
+        _ => return runtime_route(method, path),
+    };
+    if method == wanted {
+        route
+    } else {
+        Route::WrongMethod
+    }
+}
+
+/// Which Runtime API endpoint `path` names.
+fn runtime_route(method: &[u8], path: &[u8]) -> Route {
     let Some(rest) = path.strip_prefix(b"/2018-06-01/runtime/") else {
         return Route::NotFound;
     };
@@ -180,9 +219,17 @@ fn next(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> boo
     if !matches!(conn.read_body(head, MAX_PAYLOAD), Ok(Body::Complete(_))) {
         return false;
     }
-    match sandbox.next(generation) {
+    let probe = if sandbox.concurrency() > 1 {
+        conn.probe()
+    } else {
+        None
+    };
+    match sandbox.next(generation, probe) {
         Next::Stale => false,
-        Next::Refused(why) => refuse(conn, Refusal::WrongState(why)),
+        Next::Refused(why) => conn
+            .head("403 Forbidden", JSON)
+            .send(&error_document("InvalidStateTransition", &why), false)
+            .is_ok(),
         Next::Event(delivery) => send_event(conn, sandbox, &delivery).is_ok(),
     }
 }
@@ -234,11 +281,17 @@ fn post(
     if let Err(refusal) = sandbox.check_post(generation, id) {
         return skip_body(conn, head) && refuse(conn, refusal);
     }
+    let streaming = conn
+        .header(head, "Lambda-Runtime-Function-Response-Mode")
+        .is_some_and(|mode| mode.eq_ignore_ascii_case(b"streaming"));
+    if streaming && !error {
+        return stream(sandbox, generation, conn, head, id);
+    }
     let body = match conn.read_body(head, MAX_PAYLOAD) {
         Ok(Body::Complete(body)) => body,
         Ok(Body::TooLarge) => {
             let _ = sandbox.complete(generation, id, Posted::TooLarge, Instant::now());
-            too_large(conn);
+            too_large(conn, MAX_PAYLOAD as u64);
             return false;
         }
         Err(ReadError::Bad(why)) => return bad_body(conn, why),
@@ -260,16 +313,181 @@ fn post(
     }
 }
 
-/// `POST /runtime/init/error`.
-fn init_error(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> bool {
-    let body = match conn.read_body(head, MAX_PAYLOAD) {
-        Ok(Body::Complete(body)) => body,
-        Ok(Body::TooLarge) => {
-            too_large(conn);
+/// How relaying a streamed response ended, before the invocation is told.
+enum StreamResult {
+    /// The last chunk (and trailers) arrived.
+    Ended,
+    /// The stream went over [`MAX_STREAM`].
+    TooLarge,
+    /// The runtime's request was malformed.
+    Bad(&'static str),
+    /// The connection broke off.
+    Broken,
+}
+
+/// A `/response` in streaming mode: every piece goes to the caller as it arrives (the
+/// runtime waits while the caller is [`crate::sandbox`]'s buffer behind), and the end, with
+/// the error trailers if any, ends the invocation.
+fn stream(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head, id: &[u8]) -> bool {
+    let content_type = conn
+        .header(head, "Content-Type")
+        .map(|c| String::from_utf8_lossy(c).into_owned());
+    let caller = match sandbox.start_stream(generation, id, content_type) {
+        Ok(caller) => caller,
+        Err(refusal) => return skip_body(conn, head) && refuse(conn, refusal),
+    };
+    let mut caller = Some(caller);
+    let mut sent = 0u64;
+    let (result, error) = match conn.pieces(head) {
+        Err(ReadError::Bad(why)) => (StreamResult::Bad(why), None),
+        Err(_) => (StreamResult::Broken, None),
+        Ok(mut pieces) => {
+            let result = loop {
+                match conn.read_piece(&mut pieces, MAX_PIECE) {
+                    Ok(Some(range)) => {
+                        sent += range.len() as u64;
+                        if sent > MAX_STREAM {
+                            break StreamResult::TooLarge;
+                        }
+                        let piece = Piece::Data(conn.bytes()[range].to_vec());
+                        // A caller that has gone: the rest is read and dropped.
+                        if caller.as_ref().is_some_and(|c| c.send(piece).is_err()) {
+                            caller = None;
+                        }
+                    }
+                    Ok(None) => break StreamResult::Ended,
+                    Err(ReadError::Bad(why)) => break StreamResult::Bad(why),
+                    Err(_) => break StreamResult::Broken,
+                }
+            };
+            let error = pieces
+                .trailer("Lambda-Runtime-Function-Error-Type")
+                .filter(|t| !t.is_empty())
+                .map(|error_type| {
+                    StreamError::of_trailers(
+                        error_type,
+                        pieces.trailer("Lambda-Runtime-Function-Error-Body"),
+                    )
+                });
+            (result, error)
+        }
+    };
+    let done = Instant::now();
+    let error = match result {
+        StreamResult::Ended => error,
+        StreamResult::TooLarge => Some(StreamError::of_document(&error_document(
+            "Function.ResponseSizeTooLarge",
+            &format!(
+                "Response payload size exceeded maximum allowed payload size ({MAX_STREAM} bytes)."
+            ),
+        ))),
+        // The emulator stopped the runtime (a timeout): its caller knows.
+        StreamResult::Bad(_) | StreamResult::Broken if !sandbox.is_current(generation) => {
             return false;
         }
-        Err(ReadError::Bad(why)) => return bad_body(conn, why),
-        Err(ReadError::Io | ReadError::Unsupported) => return false,
+        StreamResult::Bad(why) => Some(truncated(sent, why)),
+        StreamResult::Broken => Some(truncated(sent, "the connection closed")),
+    };
+    let Some(latency) = sandbox.finish_stream(generation, id, error.as_ref(), done) else {
+        return false;
+    };
+    if let Some(caller) = caller {
+        let _ = caller.send(Piece::End(StreamEnd { error, latency }));
+    }
+    match result {
+        StreamResult::Ended => accepted(conn),
+        StreamResult::TooLarge => {
+            too_large(conn, MAX_STREAM);
+            false
+        }
+        StreamResult::Bad(why) => bad_body(conn, why),
+        StreamResult::Broken => false,
+    }
+}
+
+/// The error of a stream that broke off after `sent` bytes.
+fn truncated(sent: u64, why: &str) -> StreamError {
+    StreamError::of_document(&error_document(
+        "Runtime.TruncatedResponse",
+        &format!("the streamed response broke off after {sent} bytes: {why}"),
+    ))
+}
+
+/// Reads a request body of at most [`MAX_PAYLOAD`] bytes; when that fails, answers (413,
+/// 400) and gives whether the connection may stay open.
+fn whole_body(conn: &mut Conn, head: &Head) -> Result<std::ops::Range<usize>, bool> {
+    match conn.read_body(head, MAX_PAYLOAD) {
+        Ok(Body::Complete(body)) => Ok(body),
+        Ok(Body::TooLarge) => {
+            too_large(conn, MAX_PAYLOAD as u64);
+            Err(false)
+        }
+        Err(ReadError::Bad(why)) => Err(bad_body(conn, why)),
+        Err(ReadError::Io | ReadError::Unsupported) => Err(false),
+    }
+}
+
+/// 200 with a JSON `body` and one more header.
+fn json_with(conn: &mut Conn, name: &str, value: &[u8], body: &[u8]) -> bool {
+    conn.head(
+        "200 OK",
+        &[("Content-Type", b"application/json"), (name, value)],
+    )
+    .send(body, false)
+    .is_ok()
+}
+
+/// `POST /2020-01-01/extension/register`.
+fn register(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> bool {
+    let body = match whole_body(conn, head) {
+        Ok(body) => body,
+        Err(keep) => return keep,
+    };
+    let name = conn
+        .header(head, "Lambda-Extension-Name")
+        .map(<[u8]>::to_vec);
+    let answer = sandbox.register(generation, name.as_deref(), &conn.bytes()[body]);
+    match answer {
+        Registered::Ok { id, body } => {
+            json_with(conn, "Lambda-Extension-Identifier", id.as_bytes(), &body)
+        }
+        Registered::Refused(refusal) => extension_refusal(conn, &refusal),
+        Registered::Stale => false,
+    }
+}
+
+/// `GET /2020-01-01/extension/event/next`.
+fn extension_next(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> bool {
+    if !matches!(conn.read_body(head, MAX_PAYLOAD), Ok(Body::Complete(_))) {
+        return false;
+    }
+    let id = conn
+        .header(head, "Lambda-Extension-Identifier")
+        .map(<[u8]>::to_vec);
+    match sandbox.extension_next(generation, id.as_deref()) {
+        ExtensionNext::Event(event, event_id) => json_with(
+            conn,
+            "Lambda-Extension-Event-Identifier",
+            event_id.as_bytes(),
+            &event,
+        ),
+        ExtensionNext::Refused(refusal) => extension_refusal(conn, &refusal),
+        ExtensionNext::Stale => false,
+    }
+}
+
+/// A refused Extensions API request.
+fn extension_refusal(conn: &mut Conn, refusal: &ExtensionRefusal) -> bool {
+    conn.head(refusal.status, JSON)
+        .send(&error_document(refusal.error_type, &refusal.message), false)
+        .is_ok()
+}
+
+/// `POST /runtime/init/error`.
+fn init_error(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> bool {
+    let body = match whole_body(conn, head) {
+        Ok(body) => body,
+        Err(keep) => return keep,
     };
     let document = if body.is_empty() {
         let error_type = conn
@@ -306,9 +524,9 @@ fn refuse(conn: &mut Conn, refusal: Refusal) -> bool {
     sent.is_ok()
 }
 
-/// 413 for a body over Lambda's limit, then the connection is drained and closed.
-fn too_large(conn: &mut Conn) {
-    let message = format!("Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes).");
+/// 413 for a body over Lambda's `limit`, then the connection is drained and closed.
+fn too_large(conn: &mut Conn, limit: u64) {
+    let message = format!("Exceeded maximum allowed payload size ({limit} bytes).");
     let _ = conn
         .head("413 Request Entity Too Large", JSON)
         .send(&error_document("RequestEntityTooLarge", &message), true);
@@ -328,7 +546,7 @@ fn skip_body(conn: &mut Conn, head: &Head) -> bool {
     match conn.read_body(head, MAX_PAYLOAD) {
         Ok(Body::Complete(_)) => true,
         Ok(Body::TooLarge) => {
-            too_large(conn);
+            too_large(conn, MAX_PAYLOAD as u64);
             false
         }
         Err(ReadError::Bad(why)) => bad_body(conn, why),
@@ -378,5 +596,17 @@ mod tests {
             Route::NotFound
         ));
         assert!(matches!(route(b"GET", b"/"), Route::NotFound));
+        assert!(matches!(
+            route(b"POST", b"/2020-01-01/extension/register"),
+            Route::Register
+        ));
+        assert!(matches!(
+            route(b"GET", b"/2020-01-01/extension/event/next?x"),
+            Route::ExtensionNext
+        ));
+        assert!(matches!(
+            route(b"GET", b"/2020-01-01/extension/register"),
+            Route::WrongMethod
+        ));
     }
 }
