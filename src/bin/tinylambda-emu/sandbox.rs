@@ -31,8 +31,9 @@
 //!   whose connections have closed are forgotten (a runtime that reconnected is not
 //!   refused). Lambda documents only that it accepts up to N; the 403 is this emulator's
 //!   choice, the status Lambda gives every other `/next` at the wrong moment.
-//! - `/response` and `/error` for an id that was never handed out (among the last N) get
-//!   400 `InvalidRequestID`; for one that already has its result, 403. `/runtime/init/error`
+//! - `/response` and `/error` for an open invocation are accepted; for an id that is not
+//!   open and not among the last N handed out, 400 `InvalidRequestID`; for one that
+//!   already has its result, 403. `/runtime/init/error`
 //!   is only allowed before the first `/next`.
 //! - A `/response` with `Lambda-Runtime-Function-Response-Mode: streaming` is relayed to
 //!   its caller piece by piece as it arrives ([`Outcome::Stream`]); its end, with the error
@@ -407,7 +408,8 @@ struct State {
     queue: VecDeque<Invocation>,
     /// The open invocations (at most N).
     open: Vec<Current>,
-    /// The last N ids handed out (POSTs must name one of them).
+    /// The last N ids handed out (a POST for one of them that is no longer open is 403,
+    /// for any other id that is not open 400).
     handed: VecDeque<RequestId>,
     outcomes: HashMap<RequestId, Outcome>,
     init_failure: Option<InitFailure>,
@@ -1309,15 +1311,17 @@ fn check(s: &State, generation: u64, id: &[u8]) -> Result<usize, Refusal> {
     if s.generation != generation {
         return Err(Refusal::Stale);
     }
+    // An open invocation is always answerable, however many others were handed out since
+    // (with --concurrency, a slow one can fall out of the last N).
+    if let Some(at) = s.open.iter().position(|c| c.id.as_bytes() == id) {
+        return Ok(at);
+    }
     if !s.handed.iter().any(|h| h.as_bytes() == id) {
         return Err(Refusal::WrongId);
     }
-    s.open
-        .iter()
-        .position(|c| c.id.as_bytes() == id)
-        .ok_or(Refusal::WrongState(
-            "this invocation already has its response or error",
-        ))
+    Err(Refusal::WrongState(
+        "this invocation already has its response or error",
+    ))
 }
 
 /// Connects to a listener once, so that its thread wakes from `accept` and sees it is done.
