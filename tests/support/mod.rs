@@ -185,7 +185,7 @@ pub fn serve_command(
         std::thread::spawn(move || Server::new(listener, done, child).run(steps))
     };
     setup(&mut cmd, port);
-    let (code, _, stderr) = run_child_telling(cmd, &child);
+    let (code, _, stderr) = run_child_telling(cmd, &child, CHILD_LIMIT);
     done.store(true, Ordering::SeqCst);
     let requests = server.join().expect("server thread");
     Outcome {
@@ -240,18 +240,23 @@ pub fn as_bootstrap(mut cmd: Command) -> Command {
 /// Runs a child to its end (killing it after [`CHILD_LIMIT`]) and returns its exit code
 /// and stderr.
 pub fn run_child(cmd: Command) -> (Option<i32>, String) {
-    let (code, _, stderr) = run_child_telling(cmd, &AtomicU32::new(0));
+    let (code, _, stderr) = run_child_telling(cmd, &AtomicU32::new(0), CHILD_LIMIT);
     (code, stderr)
 }
 
-/// [`run_child`] for a command whose stdout is piped: its exit code, stdout and stderr.
-pub fn run_child_output(cmd: Command) -> (Option<i32>, Vec<u8>, String) {
-    run_child_telling(cmd, &AtomicU32::new(0))
+/// Runs a child to its end (killing it after `limit`) and returns its exit code, stdout (when
+/// `cmd` pipes it) and stderr.
+pub fn run_child_output(cmd: Command, limit: Duration) -> (Option<i32>, Vec<u8>, String) {
+    run_child_telling(cmd, &AtomicU32::new(0), limit)
 }
 
 /// [`run_child_output`], storing the child's process id in `pid` once it runs.
-fn run_child_telling(mut cmd: Command, pid: &AtomicU32) -> (Option<i32>, Vec<u8>, String) {
-    let mut child = cmd.spawn().expect("spawn bootstrap child");
+fn run_child_telling(
+    mut cmd: Command,
+    pid: &AtomicU32,
+    limit: Duration,
+) -> (Option<i32>, Vec<u8>, String) {
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     pid.store(child.id(), Ordering::SeqCst);
     let mut stderr_pipe = child.stderr.take().expect("stderr");
     let reader = std::thread::spawn(move || {
@@ -272,10 +277,10 @@ fn run_child_telling(mut cmd: Command, pid: &AtomicU32) -> (Option<i32>, Vec<u8>
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
-        if start.elapsed() > CHILD_LIMIT {
+        if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("bootstrap child still running after {CHILD_LIMIT:?}");
+            panic!("child still running after {limit:?}: {cmd:?}");
         }
         std::thread::sleep(Duration::from_millis(2));
     };
