@@ -12,7 +12,6 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,9 +25,10 @@ const SEED_REPLY: &[u8] = br#"{"statusCode": 200, "body": "Hello World"}"#;
 const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:test";
 const TRACE: &str = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1";
 
-/// In the bootstrap child: become `tinylambda-exec`, keeping the process and environment.
+/// In the bootstrap child: become `tinylambda-exec` (through [`support::RUNNER`] when that
+/// is set), keeping the process and environment.
 fn become_exec() -> ! {
-    let error = Command::new(EXEC).exec();
+    let error = support::through_runner(EXEC).exec();
     panic!("exec {EXEC}: {error}");
 }
 
@@ -1001,8 +1001,9 @@ fn the_web_adapter_starts_the_server_and_waits_for_its_port() {
         .unwrap()
         .port();
     let me = env::current_exe().unwrap();
+    let runner = env::var(support::RUNNER).map_or(String::new(), |r| format!("'{r}' "));
     let start = format!(
-        "{SERVER_PORT}={port} exec '{}' the_web_adapter_starts_the_server_and_waits_for_its_port \
+        "{SERVER_PORT}={port} exec {runner}'{}' the_web_adapter_starts_the_server_and_waits_for_its_port \
          --exact --test-threads=1 >/dev/null 2>&1",
         me.display()
     );
@@ -1135,15 +1136,20 @@ fn a_missing_or_unrunnable_handler_is_an_init_error() {
 const EMU: &str = env!("CARGO_BIN_EXE_tinylambda-emu");
 
 /// Runs `tinylambda-emu ARGS -- tinylambda-exec` with `LAMBDA_TASK_ROOT` = `root` and the
-/// extra `--env` values; the emulator's own limits bound the run.
+/// extra `--env` values; the emulator's own limits bound the run. Under a test runner (an
+/// arm64 build under qemu), both start through it.
 fn through_emu(root: &Path, env: &[&str], args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(EMU);
+    let mut cmd = support::through_runner(EMU);
     cmd.arg("--env")
         .arg(format!("LAMBDA_TASK_ROOT={}", root.display()));
     for var in env {
         cmd.args(["--env", var]);
     }
-    cmd.args(args).args(["--", EXEC]);
+    cmd.args(args).arg("--");
+    if let Some(runner) = env::var_os(support::RUNNER) {
+        cmd.arg(runner);
+    }
+    cmd.arg(EXEC);
     cmd.output().unwrap()
 }
 

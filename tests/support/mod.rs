@@ -8,9 +8,15 @@
 //! it; once the script is used up it answers everything with 500, which makes the runtime
 //! exit. [`serve`] returns the child's exit code, its stderr and every request, so the test
 //! can assert exactly what the server received.
+//!
+//! The bootstrap can also be any program ([`serve_command`]): `tests/arm64.rs` runs the
+//! arm64 builds of the examples under `qemu-aarch64-static` this way. And with
+//! [`RUNNER`] set, every bootstrap child starts through that program, which lets the whole
+//! suite run as an arm64 build under emulation (see `.ci/run`).
 
 #![allow(dead_code)] // each test file uses a different part
 
+use std::ffi::OsStr;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -20,6 +26,12 @@ use std::time::{Duration, Instant};
 
 /// Set in the environment of a bootstrap child.
 const CHILD: &str = "TINYLAMBDA_TEST_CHILD";
+
+/// When set, the program every bootstrap child (and `tests/exec.rs`'s `tinylambda-exec`) is
+/// started through, as `RUNNER PROGRAM ARGS...`: `qemu-aarch64-static` runs the suite built
+/// with `--target aarch64-unknown-linux-musl` (cargo's own runner set to the same program)
+/// on an x86_64 machine, where the kernel cannot start an arm64 binary by itself.
+pub const RUNNER: &str = "TINYLAMBDA_TEST_RUNNER";
 
 /// How long a child may run before the test fails.
 const CHILD_LIMIT: Duration = Duration::from_secs(60);
@@ -153,6 +165,17 @@ pub fn serve(test: &str, steps: Vec<Step>) -> Outcome {
 
 /// Like [`serve`], with `setup` choosing the child's environment (given the server's port).
 pub fn serve_with(test: &str, steps: Vec<Step>, setup: impl FnOnce(&mut Command, u16)) -> Outcome {
+    serve_command(bootstrap_command(test), steps, setup)
+}
+
+/// Runs `cmd` (made with [`as_bootstrap`] or [`bootstrap_command`]) as the bootstrap
+/// against a server following `steps`, `setup` choosing its environment (given the
+/// server's port).
+pub fn serve_command(
+    mut cmd: Command,
+    steps: Vec<Step>,
+    setup: impl FnOnce(&mut Command, u16),
+) -> Outcome {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let port = listener.local_addr().expect("local addr").port();
     let done = Arc::new(AtomicBool::new(false));
@@ -161,9 +184,8 @@ pub fn serve_with(test: &str, steps: Vec<Step>, setup: impl FnOnce(&mut Command,
         let (done, child) = (done.clone(), child.clone());
         std::thread::spawn(move || Server::new(listener, done, child).run(steps))
     };
-    let mut cmd = bootstrap_command(test);
     setup(&mut cmd, port);
-    let (code, stderr) = run_child_telling(cmd, &child);
+    let (code, _, stderr) = run_child_telling(cmd, &child, CHILD_LIMIT);
     done.store(true, Ordering::SeqCst);
     let requests = server.join().expect("server thread");
     Outcome {
@@ -177,11 +199,29 @@ pub fn serve_with(test: &str, steps: Vec<Step>, setup: impl FnOnce(&mut Command,
 /// anything Lambda-related.
 pub fn bootstrap_command(test: &str) -> Command {
     let exe = std::env::current_exe().expect("current exe");
-    let mut cmd = Command::new(exe);
+    let mut cmd = as_bootstrap(through_runner(exe));
     cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
+        .env("RUST_BACKTRACE", "0");
+    cmd
+}
+
+/// `program`, started through [`RUNNER`] when that is set.
+pub fn through_runner(program: impl AsRef<OsStr>) -> Command {
+    match std::env::var_os(RUNNER) {
+        Some(runner) => {
+            let mut cmd = Command::new(runner);
+            cmd.arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// `cmd` made ready to run as a bootstrap: no stdin, stdout discarded, stderr captured, and
+/// an environment cleared of anything Lambda-related.
+pub fn as_bootstrap(mut cmd: Command) -> Command {
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for (key, _) in std::env::vars_os() {
@@ -200,12 +240,23 @@ pub fn bootstrap_command(test: &str) -> Command {
 /// Runs a child to its end (killing it after [`CHILD_LIMIT`]) and returns its exit code
 /// and stderr.
 pub fn run_child(cmd: Command) -> (Option<i32>, String) {
-    run_child_telling(cmd, &AtomicU32::new(0))
+    let (code, _, stderr) = run_child_telling(cmd, &AtomicU32::new(0), CHILD_LIMIT);
+    (code, stderr)
 }
 
-/// [`run_child`], storing the child's process id in `pid` once it runs.
-fn run_child_telling(mut cmd: Command, pid: &AtomicU32) -> (Option<i32>, String) {
-    let mut child = cmd.spawn().expect("spawn bootstrap child");
+/// Runs a child to its end (killing it after `limit`) and returns its exit code, stdout (when
+/// `cmd` pipes it) and stderr.
+pub fn run_child_output(cmd: Command, limit: Duration) -> (Option<i32>, Vec<u8>, String) {
+    run_child_telling(cmd, &AtomicU32::new(0), limit)
+}
+
+/// [`run_child_output`], storing the child's process id in `pid` once it runs.
+fn run_child_telling(
+    mut cmd: Command,
+    pid: &AtomicU32,
+    limit: Duration,
+) -> (Option<i32>, Vec<u8>, String) {
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     pid.store(child.id(), Ordering::SeqCst);
     let mut stderr_pipe = child.stderr.take().expect("stderr");
     let reader = std::thread::spawn(move || {
@@ -213,26 +264,35 @@ fn run_child_telling(mut cmd: Command, pid: &AtomicU32) -> (Option<i32>, String)
         let _ = stderr_pipe.read_to_string(&mut text);
         text
     });
+    let stdout_pipe = child.stdout.take();
+    let stdout_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = stdout_pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    });
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
-        if start.elapsed() > CHILD_LIMIT {
+        if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("bootstrap child still running after {CHILD_LIMIT:?}");
+            panic!("child still running after {limit:?}: {cmd:?}");
         }
         std::thread::sleep(Duration::from_millis(2));
     };
     let stderr = reader.join().expect("stderr reader");
+    let stdout = stdout_reader.join().expect("stdout reader");
     // Drop libtest's own lines, keep what the bootstrap wrote.
     let stderr = stderr
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with("running ") && !l.starts_with("test "))
         .collect::<Vec<_>>()
         .join("\n");
-    (status.code(), stderr)
+    (status.code(), stdout, stderr)
 }
 
 struct Server {
