@@ -11,7 +11,7 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
@@ -19,6 +19,7 @@ use std::os::fd::AsRawFd;
 use crate::endpoint::Endpoint;
 use crate::parse::{self, Chunked, Framing, Head, MAX_HEAD, Status};
 use crate::request::{self, PostHead};
+use crate::sys;
 
 /// The receive buffer's starting size: a 64 KiB event and a 64 KiB head fit without
 /// growing it. Pages are only touched as bytes arrive.
@@ -327,7 +328,7 @@ impl Conn {
                     b"cannot connect to AWS_LAMBDA_RUNTIME_API at ",
                     self.authority.as_bytes(),
                     b": ",
-                    &os(&e).describe(),
+                    os(&e).describe(&mut [0; crate::log::DESCRIBED]),
                 ]),
                 Some(Err(_)) => {
                     crate::sys::sleep_ms(delay);
@@ -359,16 +360,14 @@ fn open(host: &str, port: u16) -> Option<io::Result<TcpStream>> {
 }
 
 impl Why {
-    /// A short description, for messages.
-    pub(crate) fn describe(self) -> Vec<u8> {
-        let mut text = Vec::new();
+    /// A short description, for messages, written into `buf` when it is not a fixed text.
+    pub(crate) fn describe(self, buf: &mut [u8; crate::log::DESCRIBED]) -> &[u8] {
         match self {
-            Why::Io(code) => crate::log::describe_os_error(code, &mut text),
-            Why::Closed => text.extend_from_slice(b"connection closed"),
-            Why::Parse(e) => text.extend_from_slice(e.as_str().as_bytes()),
-            Why::Interim => text.extend_from_slice(b"too many 1xx responses"),
+            Why::Io(code) => crate::log::describe_os_error(code, buf),
+            Why::Closed => b"connection closed",
+            Why::Parse(e) => e.as_str().as_bytes(),
+            Why::Interim => b"too many 1xx responses",
         }
-        text
     }
 }
 
@@ -411,11 +410,11 @@ fn write_parts(stream: &mut TcpStream, head: &[u8], parts: &[&[u8]]) -> Result<(
         if used == 0 {
             return Ok(());
         }
-        match stream.write_vectored(slices.get(..used).unwrap_or_default()) {
+        match sys::write_vectored(stream.as_raw_fd(), slices.get(..used).unwrap_or_default()) {
             Ok(0) => return Err(Why::Closed),
             Ok(n) => sent += n,
-            Err(e) if crate::log::interrupted(&e) => {}
-            Err(e) => return Err(os(&e)),
+            Err(sys::EINTR) => {}
+            Err(code) => return Err(Why::Io(code)),
         }
     }
 }
@@ -431,11 +430,12 @@ fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> Result<(), Why
         if rest_of_head.is_empty() && rest_of_body.is_empty() {
             return Ok(());
         }
-        match stream.write_vectored(&[IoSlice::new(rest_of_head), IoSlice::new(rest_of_body)]) {
+        let slices = [IoSlice::new(rest_of_head), IoSlice::new(rest_of_body)];
+        match sys::write_vectored(stream.as_raw_fd(), &slices) {
             Ok(0) => return Err(Why::Closed),
             Ok(n) => sent += n,
-            Err(e) if crate::log::interrupted(&e) => {}
-            Err(e) => return Err(os(&e)),
+            Err(sys::EINTR) => {}
+            Err(code) => return Err(Why::Io(code)),
         }
     }
 }
@@ -562,14 +562,17 @@ fn more(stream: &mut TcpStream, recv: &mut Recv, cap: usize) -> Result<(), Why> 
         return Err(Why::Parse(error));
     }
     loop {
-        match stream.read(recv.buf.get_mut(recv.filled..).unwrap_or_default()) {
+        match sys::read(
+            stream.as_raw_fd(),
+            recv.buf.get_mut(recv.filled..).unwrap_or_default(),
+        ) {
             Ok(0) => return Err(Why::Closed),
             Ok(n) => {
                 recv.filled += n;
                 return Ok(());
             }
-            Err(e) if crate::log::interrupted(&e) => {}
-            Err(e) => return Err(os(&e)),
+            Err(sys::EINTR) => {}
+            Err(code) => return Err(Why::Io(code)),
         }
     }
 }

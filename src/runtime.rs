@@ -17,7 +17,7 @@ use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::json;
-use crate::log::{excerpt, fatal, log};
+use crate::log::{DESCRIBED, excerpt, fatal, join, log};
 use crate::parse::{self, Header};
 use crate::request::{self, Post, PostHead, cut};
 #[cfg(feature = "streaming")]
@@ -241,7 +241,7 @@ impl Runtime {
                 b"streamed response for ",
                 id,
                 b" broke off: ",
-                &why.describe(),
+                why.describe(&mut [0; DESCRIBED]),
             ]);
         }
         match conn.end_stream(recv, MAX_REPLY_BYTES) {
@@ -251,7 +251,7 @@ impl Runtime {
                     b"streamed response for ",
                     id,
                     b": the reply broke off: ",
-                    &why.describe(),
+                    why.describe(&mut [0; DESCRIBED]),
                 ]);
                 react(recv, id);
             }
@@ -264,7 +264,7 @@ impl Runtime {
                     b"streamed response for ",
                     id,
                     b" got no reply: ",
-                    &why.describe(),
+                    why.describe(&mut [0; DESCRIBED]),
                 ]);
             }
         }
@@ -365,7 +365,7 @@ fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
                     b"POST for ",
                     id,
                     b" got no reply (",
-                    &why.describe(),
+                    why.describe(&mut [0; DESCRIBED]),
                     b"); not re-sent",
                 ]);
             }
@@ -374,7 +374,7 @@ fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
                     b"POST for ",
                     id,
                     b": the reply broke off: ",
-                    &why.describe(),
+                    why.describe(&mut [0; DESCRIBED]),
                 ]);
                 if !head {
                     return;
@@ -425,7 +425,7 @@ fn fail(what: &[u8], why: Why, retried: bool) -> ! {
     } else {
         b" failed: "
     };
-    fatal(&[what, again, &why.describe()])
+    fatal(&[what, again, why.describe(&mut [0; DESCRIBED])])
 }
 
 /// The error reported for an invocation whose event did not arrive whole.
@@ -436,11 +436,18 @@ fn unreadable_event(why: &Why) -> Error {
             "the event is over tinylambda's 16 MiB limit".into(),
         );
     }
-    let mut message = b"the event could not be read: ".to_vec();
-    message.extend_from_slice(&why.describe());
+    let mut message = [0; 29 + DESCRIBED];
+    let len = join(
+        &mut message,
+        &[
+            b"the event could not be read: ",
+            why.describe(&mut [0; DESCRIBED]),
+        ],
+    );
+    let message = message.get(..len).unwrap_or_default();
     Error::of(
         "Runtime.InvalidEvent",
-        String::from_utf8(message).unwrap_or_default(),
+        String::from_utf8_lossy(message).into_owned(),
     )
 }
 
