@@ -344,19 +344,24 @@ impl Conn {
 /// the `resolve` feature; without it, `None`. A name lookup (`getaddrinfo`) brings the C
 /// library's resolver into a static binary: about 17 KiB with musl.
 fn open(host: &str, port: u16) -> Option<io::Result<TcpStream>> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(TcpStream::connect(SocketAddr::new(ip, port)));
-    }
-    if host.eq_ignore_ascii_case("localhost") {
-        let v4 = TcpStream::connect(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port));
-        return Some(
-            v4.or_else(|_| TcpStream::connect(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port))),
-        );
-    }
-    #[cfg(feature = "resolve")]
-    return Some(TcpStream::connect((host, port)));
-    #[cfg(not(feature = "resolve"))]
-    None
+    let mut addrs = [
+        SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+    ];
+    // One call for every case: `connect` tries the addresses in turn.
+    let count = match host.parse::<IpAddr>() {
+        Ok(ip) => {
+            let [first, _] = &mut addrs;
+            first.set_ip(ip);
+            1
+        }
+        Err(_) if host.eq_ignore_ascii_case("localhost") => 2,
+        #[cfg(feature = "resolve")]
+        Err(_) => return Some(TcpStream::connect((host, port))),
+        #[cfg(not(feature = "resolve"))]
+        Err(_) => return None,
+    };
+    Some(TcpStream::connect(addrs.get(..count).unwrap_or_default()))
 }
 
 impl Why {
