@@ -29,7 +29,7 @@ const RECV_START: usize = 2 * MAX_HEAD;
 const CHUNK_SLACK: usize = MAX_HEAD + parse::MAX_LINE;
 
 /// Connection attempts wait 10 ms, then twice as long each time, up to this (0.63 s in all).
-const CONNECT_BACKOFF_MS: u64 = 320;
+const CONNECT_BACKOFF_MS: i32 = 320;
 
 /// More interim (1xx) responses than this before the real one is an error.
 const MAX_INTERIM: u32 = 8;

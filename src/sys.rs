@@ -7,25 +7,19 @@
 //!   leak. `unsetenv` removes it.
 //! - Log lines go to stderr with one `write(2)`: `std::io::stderr()` would add its
 //!   reentrant lock (about 600 bytes) for lines that are written whole anyway.
-//! - Backoff sleeps use `nanosleep`: `std::thread::sleep` brings about 500 bytes of
-//!   assertion formatting with it.
+//! - Backoff sleeps are a `poll` on no descriptors with a timeout: `std::thread::sleep`
+//!   brings about 500 bytes of assertion formatting with it, and std already links `poll`
+//!   (it checks the standard descriptors at start) where `nanosleep` would add its own code.
 //! - Whether a kept-alive connection is still open is one `recv(MSG_PEEK | MSG_DONTWAIT)`:
 //!   with std it takes three system calls (non-blocking on, peek, non-blocking off).
 //! - The connection's `writev` and `recv` are the calls `TcpStream` makes, with the error as
 //!   the plain `errno` number: an `io::Error` costs code to decode and drop at every call.
 
-use std::ffi::{c_char, c_int, c_long, c_void};
-
-/// `struct timespec` on 64-bit Linux (glibc and musl).
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: c_long,
-}
+use std::ffi::{c_char, c_int, c_void};
 
 unsafe extern "C" {
     fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
-    fn nanosleep(request: *const Timespec, remaining: *mut Timespec) -> c_int;
+    fn poll(fds: *mut c_void, nfds: usize, timeout_ms: c_int) -> c_int;
     fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
     fn writev(fd: c_int, iov: *const std::io::IoSlice<'_>, count: c_int) -> isize;
     /// POSIX `putenv`: puts `string` itself (`NAME=value`, NUL-terminated) into the
@@ -80,13 +74,9 @@ pub(crate) fn read(fd: c_int, buf: &mut [u8]) -> Result<usize, c_int> {
 }
 
 /// Sleeps for `ms` milliseconds (less if a signal arrives).
-pub(crate) fn sleep_ms(ms: u64) {
-    let t = Timespec {
-        tv_sec: (ms / 1000) as i64,
-        tv_nsec: ((ms % 1000) * 1_000_000) as c_long,
-    };
-    // SAFETY: `t` is a valid timespec; a null `remaining` is allowed.
-    unsafe { nanosleep(&t, std::ptr::null_mut()) };
+pub(crate) fn sleep_ms(ms: c_int) {
+    // SAFETY: no descriptors to watch, so a null array of none is valid; `poll` only waits.
+    unsafe { poll(std::ptr::null_mut(), 0, ms) };
 }
 
 /// Whether the peer of socket `fd` has neither closed it nor sent anything unasked: one
