@@ -40,6 +40,7 @@ pub(crate) fn join(buf: &mut [u8], parts: &[&[u8]]) -> usize {
 }
 
 /// Logs the parts and ends the process with status 1.
+#[inline(always)]
 pub(crate) fn fatal(parts: &[&[u8]]) -> ! {
     log(parts);
     std::process::exit(1)

@@ -419,6 +419,7 @@ fn invocation_id(recv: &Recv) -> Option<&[u8]> {
 }
 
 /// Ends the process after a request got no usable reply.
+#[inline(always)]
 fn fail(what: &[u8], why: Why, retried: bool) -> ! {
     let again: &[u8] = if retried {
         b" failed twice: "

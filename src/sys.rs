@@ -74,6 +74,7 @@ pub(crate) fn read(fd: c_int, buf: &mut [u8]) -> Result<usize, c_int> {
 }
 
 /// Sleeps for `ms` milliseconds (less if a signal arrives).
+#[inline(always)]
 pub(crate) fn sleep_ms(ms: c_int) {
     // SAFETY: no descriptors to watch, so a null array of none is valid; `poll` only waits.
     unsafe { poll(std::ptr::null_mut(), 0, ms) };
