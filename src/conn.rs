@@ -85,6 +85,7 @@ impl Recv {
     }
 
     /// The bytes received so far.
+#[inline(never)]
     fn filled(&self) -> &[u8] {
         self.buf.get(..self.filled).unwrap_or_default()
     }
@@ -298,6 +299,7 @@ impl Conn {
     /// Drops a reused connection that the server closed (or sent something unasked on)
     /// while the handler ran, so that a POST is never written into it: there it could be
     /// lost, and re-sending it later could answer the invocation twice. One system call.
+#[inline(never)]
     fn drop_if_closed(&mut self) {
         let closed = match &self.stream {
             Some(stream) if self.reused => !crate::sys::quiet_and_open(stream.as_raw_fd()),
@@ -448,6 +450,7 @@ fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> Result<(), Why
 /// Reads one response (skipping interim 1xx ones) into `recv`. Returns whether the
 /// connection can carry the next request: the server did not ask to close, the body had
 /// its own framing, and nothing followed the response.
+#[inline(never)]
 fn read_reply(
     stream: &mut TcpStream,
     recv: &mut Recv,
