@@ -357,7 +357,7 @@ fn open(host: &str, port: u16) -> Option<io::Result<TcpStream>> {
             first.set_ip(ip);
             1
         }
-        Err(_) if host.eq_ignore_ascii_case("localhost") => 2,
+        Err(_) if parse::eq_lowercase(host.as_bytes(), b"localhost") => 2,
         #[cfg(feature = "resolve")]
         Err(_) => return Some(TcpStream::connect((host, port))),
         #[cfg(not(feature = "resolve"))]

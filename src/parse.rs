@@ -470,7 +470,7 @@ fn split_field(
 }
 
 /// Whether `bytes` equals `lowercase` ignoring ASCII case (`lowercase` must be lowercase).
-fn eq_lowercase(bytes: &[u8], lowercase: &[u8]) -> bool {
+pub(crate) fn eq_lowercase(bytes: &[u8], lowercase: &[u8]) -> bool {
     bytes.len() == lowercase.len()
         && bytes
             .iter()
