@@ -501,7 +501,7 @@ fn read_message(
         if interim > MAX_INTERIM {
             return Err(Why::Interim);
         }
-        recv.buf.copy_within(end..recv.filled, 0);
+        parse::move_bytes(&mut recv.buf, end, recv.filled, 0);
         recv.filled -= end;
         scan = 0;
     }

@@ -639,7 +639,7 @@ impl Chunked {
                         .len()
                         .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
                     if self.out != self.pos {
-                        buf.copy_within(self.pos..self.pos + n, self.out);
+                        move_bytes(buf, self.pos, self.pos + n, self.out);
                     }
                     self.out += n;
                     self.pos += n;
@@ -695,13 +695,21 @@ impl Chunked {
         };
         let out = self.out.max(start);
         if self.pos > out && self.pos <= len {
-            buf.copy_within(self.pos..len, out);
+            move_bytes(buf, self.pos, len, out);
             let new_len = out + (len - self.pos);
             self.pos = out;
             self.out = out;
             return new_len;
         }
         len
+    }
+}
+
+/// `buf.copy_within(start..end, dest)` when the ranges fit in `buf`, and nothing otherwise:
+/// checked here once so that no call site carries a panic path.
+pub(crate) fn move_bytes(buf: &mut [u8], start: usize, end: usize, dest: usize) {
+    if start <= end && end <= buf.len() && dest <= buf.len() - (end - start) {
+        buf.copy_within(start..end, dest);
     }
 }
 
