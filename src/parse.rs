@@ -705,11 +705,15 @@ impl Chunked {
     }
 }
 
-/// `buf.copy_within(start..end, dest)` when the ranges fit in `buf`, and nothing otherwise:
-/// checked here once so that no call site carries a panic path.
+/// `buf.copy_within(start..end, dest)` for a move down (`dest <= start`) when the ranges
+/// fit in `buf`, and nothing otherwise: checked here once so that no call site carries a
+/// panic path.
 pub(crate) fn move_bytes(buf: &mut [u8], start: usize, end: usize, dest: usize) {
-    if start <= end && end <= buf.len() && dest <= buf.len() - (end - start) {
-        buf.copy_within(start..end, dest);
+    let (Some(from), Some(window)) = (start.checked_sub(dest), buf.get_mut(dest..end)) else {
+        return;
+    };
+    if from <= window.len() {
+        window.copy_within(from.., 0);
     }
 }
 
