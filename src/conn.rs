@@ -85,7 +85,7 @@ impl Recv {
     }
 
     /// The bytes received so far.
-#[inline(never)]
+    #[inline(never)]
     fn filled(&self) -> &[u8] {
         self.buf.get(..self.filled).unwrap_or_default()
     }
@@ -299,7 +299,7 @@ impl Conn {
     /// Drops a reused connection that the server closed (or sent something unasked on)
     /// while the handler ran, so that a POST is never written into it: there it could be
     /// lost, and re-sending it later could answer the invocation twice. One system call.
-#[inline(never)]
+    #[inline(never)]
     fn drop_if_closed(&mut self) {
         let closed = match &self.stream {
             Some(stream) if self.reused => !crate::sys::quiet_and_open(stream.as_raw_fd()),

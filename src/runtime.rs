@@ -8,7 +8,7 @@
 )]
 
 use std::any::Any;
-use std::env::{self, VarError};
+use std::env;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::config::Config;
@@ -71,14 +71,13 @@ impl Runtime {
     /// malformed endpoint ends the process with one line on stderr.
     pub(crate) fn from_env() -> Runtime {
         const VAR: &[u8] = b"AWS_LAMBDA_RUNTIME_API";
-        let value = match env::var("AWS_LAMBDA_RUNTIME_API") {
-            Ok(value) => value,
-            Err(VarError::NotPresent) => {
-                fatal(&[VAR, b" is not set (not on Lambda or an emulator?)"])
-            }
-            Err(VarError::NotUnicode(_)) => fatal(&[VAR, b" is not UTF-8"]),
+        let Some(value) = env::var_os("AWS_LAMBDA_RUNTIME_API") else {
+            fatal(&[VAR, b" is not set (not on Lambda or an emulator?)"])
         };
-        let endpoint = match Endpoint::parse(&value) {
+        let Some(value) = value.to_str() else {
+            fatal(&[VAR, b" is not UTF-8"])
+        };
+        let endpoint = match Endpoint::parse(value) {
             Ok(endpoint) => endpoint,
             Err(e) => fatal(&[VAR, b"=", value.as_bytes(), b" ", e.as_str().as_bytes()]),
         };
