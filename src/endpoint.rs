@@ -81,10 +81,10 @@ impl<'a> Endpoint<'a> {
         }
         // Everything below splits at ASCII bytes, which are always character boundaries.
         let (scheme, after) = split(value, b'/');
-        let rest = match scheme.strip_suffix(':') {
-            Some(scheme) if after.starts_with("//") => {
+        let rest = match (scheme.strip_suffix(':'), after.strip_prefix("//")) {
+            (Some(scheme), Some(after)) => {
                 if eq_lowercase(scheme.as_bytes(), b"http") {
-                    after.get(2..).unwrap_or_default()
+                    after
                 } else if eq_lowercase(scheme.as_bytes(), b"https") {
                     return Err(EndpointError::Https);
                 } else {
