@@ -345,6 +345,7 @@ impl Conn {
 /// `localhost` as 127.0.0.1 then ::1, and any other name through the system's resolver with
 /// the `resolve` feature; without it, `None`. A name lookup (`getaddrinfo`) brings the C
 /// library's resolver into a static binary: about 17 KiB with musl.
+#[inline(never)]
 fn open(host: &str, port: u16) -> Option<io::Result<TcpStream>> {
     let mut addrs = [
         SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
