@@ -8,9 +8,10 @@ const MAX_LINE: usize = 1024;
 /// The line is built on the stack: logging allocates nothing.
 #[inline(never)]
 pub(crate) fn log(parts: &[&[u8]]) {
+    const PREFIX: &[u8] = b"tinylambda: ";
     let mut line = [0; MAX_LINE];
-    let len = join(&mut line, &[b"tinylambda: "]);
-    let len = len + join(line.get_mut(len..MAX_LINE - 1).unwrap_or_default(), parts);
+    line[..PREFIX.len()].copy_from_slice(PREFIX);
+    let len = PREFIX.len() + join(&mut line[PREFIX.len()..MAX_LINE - 1], parts);
     let text = line.get_mut(..len).unwrap_or_default();
     for b in text.iter_mut() {
         if *b < b' ' || *b == 0x7f {
