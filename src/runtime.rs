@@ -131,7 +131,7 @@ impl Runtime {
     }
 
     /// One invocation: fetch it, run the handler, post exactly one result.
-#[inline(never)]
+    #[inline(never)]
     fn invoke(&mut self, handler: &mut Handler<'_>) {
         let event = self.next();
         let Runtime {
