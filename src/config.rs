@@ -1,6 +1,7 @@
 //! The function's configuration, read once from the environment Lambda sets.
 
 use std::env;
+use std::ffi::OsString;
 
 /// The environment variables behind [`Config`]'s text fields, in field order, separated by
 /// spaces (one string rather than an array of them: no table of pointers to relocate).
@@ -27,17 +28,17 @@ const MEMORY: usize = 8;
 /// group or stream).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    text: [String; TEXT_FIELDS],
+    /// The variables as they were at start (`None` when unset); one that is not UTF-8
+    /// reads as unset.
+    text: [Option<OsString>; TEXT_FIELDS],
     memory_mb: u32,
     max_concurrency: u32,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        let mut text: [String; TEXT_FIELDS] = Default::default();
-        text[VERSION] = "$LATEST".to_owned();
         Config {
-            text,
+            text: Default::default(),
             memory_mb: 128,
             max_concurrency: 1,
         }
@@ -54,26 +55,30 @@ impl Config {
         let mut config = Config::default();
         let names = TEXT_VARS.split_ascii_whitespace();
         for (value, name) in config.text.iter_mut().zip(names) {
-            if let Ok(set) = env::var(name) {
-                *value = set;
-            }
+            *value = env::var_os(name);
         }
-        config.memory_mb = positive(&config.text[MEMORY]).unwrap_or(config.memory_mb);
-        config.max_concurrency = env::var("AWS_LAMBDA_MAX_CONCURRENCY")
-            .ok()
-            .and_then(|v| positive(&v))
+        config.memory_mb = positive(config.text[MEMORY].as_ref()).unwrap_or(config.memory_mb);
+        config.max_concurrency = positive(env::var_os("AWS_LAMBDA_MAX_CONCURRENCY").as_ref())
             .unwrap_or(config.max_concurrency);
         config
     }
 
+    /// The text field `i`, or `default` when unset or not UTF-8.
+    fn text(&self, i: usize, default: &'static str) -> &str {
+        self.text[i]
+            .as_deref()
+            .and_then(|value| value.to_str())
+            .unwrap_or(default)
+    }
+
     /// `AWS_LAMBDA_FUNCTION_NAME`, or empty.
     pub fn function_name(&self) -> &str {
-        &self.text[NAME]
+        self.text(NAME, "")
     }
 
     /// `AWS_LAMBDA_FUNCTION_VERSION`, or `$LATEST`.
     pub fn function_version(&self) -> &str {
-        &self.text[VERSION]
+        self.text(VERSION, "$LATEST")
     }
 
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` in MB, or 128 when missing or not a positive number.
@@ -83,33 +88,33 @@ impl Config {
 
     /// `AWS_LAMBDA_LOG_GROUP_NAME`, or empty.
     pub fn log_group(&self) -> &str {
-        &self.text[LOG_GROUP]
+        self.text(LOG_GROUP, "")
     }
 
     /// `AWS_LAMBDA_LOG_STREAM_NAME`, or empty.
     pub fn log_stream(&self) -> &str {
-        &self.text[LOG_STREAM]
+        self.text(LOG_STREAM, "")
     }
 
     /// `_HANDLER`, the handler string configured for the function, or empty.
     pub fn handler(&self) -> &str {
-        &self.text[HANDLER]
+        self.text(HANDLER, "")
     }
 
     /// `LAMBDA_TASK_ROOT`, where the function's code is (`/var/task` on Lambda), or empty.
     pub fn task_root(&self) -> &str {
-        &self.text[TASK_ROOT]
+        self.text(TASK_ROOT, "")
     }
 
     /// `AWS_REGION`, or empty.
     pub fn region(&self) -> &str {
-        &self.text[REGION]
+        self.text(REGION, "")
     }
 
     /// `AWS_LAMBDA_INITIALIZATION_TYPE` (`on-demand`, `provisioned-concurrency`,
     /// `snap-start`), or empty.
     pub fn initialization_type(&self) -> &str {
-        &self.text[INIT_TYPE]
+        self.text(INIT_TYPE, "")
     }
 
     /// `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances), or 1.
@@ -119,8 +124,8 @@ impl Config {
 }
 
 /// A positive decimal number that fits in u32, surrounding whitespace allowed.
-fn positive(text: &str) -> Option<u32> {
-    let n = crate::parse::parse_decimal(text.as_bytes().trim_ascii())?;
+fn positive(text: Option<&OsString>) -> Option<u32> {
+    let n = crate::parse::parse_decimal(text?.as_encoded_bytes().trim_ascii())?;
     u32::try_from(n).ok().filter(|&n| n > 0)
 }
 
@@ -156,11 +161,13 @@ mod tests {
 
     #[test]
     fn numbers_must_be_positive_decimals() {
+        let positive = |text: &str| positive(Some(&text.into()));
         assert_eq!(positive(" 3008\n"), Some(3008));
         assert_eq!(positive("0"), None);
         assert_eq!(positive("-1"), None);
         assert_eq!(positive("1.5"), None);
         assert_eq!(positive("99999999999"), None);
         assert_eq!(positive(""), None);
+        assert_eq!(super::positive(None), None);
     }
 }

@@ -11,7 +11,7 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
@@ -19,6 +19,7 @@ use std::os::fd::AsRawFd;
 use crate::endpoint::Endpoint;
 use crate::parse::{self, Chunked, Framing, Head, MAX_HEAD, Status};
 use crate::request::{self, PostHead};
+use crate::sys;
 
 /// The receive buffer's starting size: a 64 KiB event and a 64 KiB head fit without
 /// growing it. Pages are only touched as bytes arrive.
@@ -28,7 +29,7 @@ const RECV_START: usize = 2 * MAX_HEAD;
 const CHUNK_SLACK: usize = MAX_HEAD + parse::MAX_LINE;
 
 /// Connection attempts wait 10 ms, then twice as long each time, up to this (0.63 s in all).
-const CONNECT_BACKOFF_MS: u64 = 320;
+const CONNECT_BACKOFF_MS: i32 = 320;
 
 /// More interim (1xx) responses than this before the real one is an error.
 const MAX_INTERIM: u32 = 8;
@@ -84,6 +85,7 @@ impl Recv {
     }
 
     /// The bytes received so far.
+    #[inline(never)]
     fn filled(&self) -> &[u8] {
         self.buf.get(..self.filled).unwrap_or_default()
     }
@@ -297,6 +299,7 @@ impl Conn {
     /// Drops a reused connection that the server closed (or sent something unasked on)
     /// while the handler ran, so that a POST is never written into it: there it could be
     /// lost, and re-sending it later could answer the invocation twice. One system call.
+    #[inline(never)]
     fn drop_if_closed(&mut self) {
         let closed = match &self.stream {
             Some(stream) if self.reused => !crate::sys::quiet_and_open(stream.as_raw_fd()),
@@ -327,7 +330,7 @@ impl Conn {
                     b"cannot connect to AWS_LAMBDA_RUNTIME_API at ",
                     self.authority.as_bytes(),
                     b": ",
-                    &os(&e).describe(),
+                    os(&e).describe(&mut [0; crate::log::DESCRIBED]),
                 ]),
                 Some(Err(_)) => {
                     crate::sys::sleep_ms(delay);
@@ -342,33 +345,37 @@ impl Conn {
 /// `localhost` as 127.0.0.1 then ::1, and any other name through the system's resolver with
 /// the `resolve` feature; without it, `None`. A name lookup (`getaddrinfo`) brings the C
 /// library's resolver into a static binary: about 17 KiB with musl.
+#[inline(never)]
 fn open(host: &str, port: u16) -> Option<io::Result<TcpStream>> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(TcpStream::connect(SocketAddr::new(ip, port)));
-    }
-    if host.eq_ignore_ascii_case("localhost") {
-        let v4 = TcpStream::connect(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port));
-        return Some(
-            v4.or_else(|_| TcpStream::connect(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port))),
-        );
-    }
-    #[cfg(feature = "resolve")]
-    return Some(TcpStream::connect((host, port)));
-    #[cfg(not(feature = "resolve"))]
-    None
+    let mut addrs = [
+        SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+    ];
+    // One call for every case: `connect` tries the addresses in turn.
+    let count = match host.parse::<IpAddr>() {
+        Ok(ip) => {
+            let [first, _] = &mut addrs;
+            first.set_ip(ip);
+            1
+        }
+        Err(_) if parse::eq_lowercase(host.as_bytes(), b"localhost") => 2,
+        #[cfg(feature = "resolve")]
+        Err(_) => return Some(TcpStream::connect((host, port))),
+        #[cfg(not(feature = "resolve"))]
+        Err(_) => return None,
+    };
+    Some(TcpStream::connect(addrs.get(..count).unwrap_or_default()))
 }
 
 impl Why {
-    /// A short description, for messages.
-    pub(crate) fn describe(self) -> Vec<u8> {
-        let mut text = Vec::new();
+    /// A short description, for messages, written into `buf` when it is not a fixed text.
+    pub(crate) fn describe(self, buf: &mut [u8; crate::log::DESCRIBED]) -> &[u8] {
         match self {
-            Why::Io(code) => crate::log::describe_os_error(code, &mut text),
-            Why::Closed => text.extend_from_slice(b"connection closed"),
-            Why::Parse(e) => text.extend_from_slice(e.as_str().as_bytes()),
-            Why::Interim => text.extend_from_slice(b"too many 1xx responses"),
+            Why::Io(code) => crate::log::describe_os_error(code, buf),
+            Why::Closed => b"connection closed",
+            Why::Parse(e) => e.as_str().as_bytes(),
+            Why::Interim => b"too many 1xx responses",
         }
-        text
     }
 }
 
@@ -411,11 +418,11 @@ fn write_parts(stream: &mut TcpStream, head: &[u8], parts: &[&[u8]]) -> Result<(
         if used == 0 {
             return Ok(());
         }
-        match stream.write_vectored(slices.get(..used).unwrap_or_default()) {
+        match sys::write_vectored(stream.as_raw_fd(), slices.get(..used).unwrap_or_default()) {
             Ok(0) => return Err(Why::Closed),
             Ok(n) => sent += n,
-            Err(e) if crate::log::interrupted(&e) => {}
-            Err(e) => return Err(os(&e)),
+            Err(sys::EINTR) => {}
+            Err(code) => return Err(Why::Io(code)),
         }
     }
 }
@@ -431,11 +438,12 @@ fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> Result<(), Why
         if rest_of_head.is_empty() && rest_of_body.is_empty() {
             return Ok(());
         }
-        match stream.write_vectored(&[IoSlice::new(rest_of_head), IoSlice::new(rest_of_body)]) {
+        let slices = [IoSlice::new(rest_of_head), IoSlice::new(rest_of_body)];
+        match sys::write_vectored(stream.as_raw_fd(), &slices) {
             Ok(0) => return Err(Why::Closed),
             Ok(n) => sent += n,
-            Err(e) if crate::log::interrupted(&e) => {}
-            Err(e) => return Err(os(&e)),
+            Err(sys::EINTR) => {}
+            Err(code) => return Err(Why::Io(code)),
         }
     }
 }
@@ -443,6 +451,7 @@ fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> Result<(), Why
 /// Reads one response (skipping interim 1xx ones) into `recv`. Returns whether the
 /// connection can carry the next request: the server did not ask to close, the body had
 /// its own framing, and nothing followed the response.
+#[inline(never)]
 fn read_reply(
     stream: &mut TcpStream,
     recv: &mut Recv,
@@ -493,7 +502,7 @@ fn read_message(
         if interim > MAX_INTERIM {
             return Err(Why::Interim);
         }
-        recv.buf.copy_within(end..recv.filled, 0);
+        parse::move_bytes(&mut recv.buf, end, recv.filled, 0);
         recv.filled -= end;
         scan = 0;
     }
@@ -562,14 +571,17 @@ fn more(stream: &mut TcpStream, recv: &mut Recv, cap: usize) -> Result<(), Why> 
         return Err(Why::Parse(error));
     }
     loop {
-        match stream.read(recv.buf.get_mut(recv.filled..).unwrap_or_default()) {
+        match sys::read(
+            stream.as_raw_fd(),
+            recv.buf.get_mut(recv.filled..).unwrap_or_default(),
+        ) {
             Ok(0) => return Err(Why::Closed),
             Ok(n) => {
                 recv.filled += n;
                 return Ok(());
             }
-            Err(e) if crate::log::interrupted(&e) => {}
-            Err(e) => return Err(os(&e)),
+            Err(sys::EINTR) => {}
+            Err(code) => return Err(Why::Io(code)),
         }
     }
 }

@@ -12,6 +12,8 @@
 
 use core::fmt;
 
+use crate::parse::eq_lowercase;
+
 /// Where the Runtime API lives: the parts of `AWS_LAMBDA_RUNTIME_API`, borrowed from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Endpoint<'a> {
@@ -79,11 +81,11 @@ impl<'a> Endpoint<'a> {
         }
         // Everything below splits at ASCII bytes, which are always character boundaries.
         let (scheme, after) = split(value, b'/');
-        let rest = match scheme.strip_suffix(':') {
-            Some(scheme) if after.starts_with("//") => {
-                if scheme.eq_ignore_ascii_case("http") {
-                    after.get(2..).unwrap_or_default()
-                } else if scheme.eq_ignore_ascii_case("https") {
+        let rest = match (scheme.strip_suffix(':'), after.strip_prefix("//")) {
+            (Some(scheme), Some(after)) => {
+                if eq_lowercase(scheme.as_bytes(), b"http") {
+                    after
+                } else if eq_lowercase(scheme.as_bytes(), b"https") {
                     return Err(EndpointError::Https);
                 } else {
                     return Err(EndpointError::Scheme);

@@ -72,7 +72,7 @@ pub fn push_base64(out: &mut Vec<u8>, data: &[u8]) {
 /// Appends `s` as a JSON string literal, quotes included.
 pub fn push_string(out: &mut Vec<u8>, s: &str) {
     use crate::request::hex;
-    out.push(b'"');
+    out.extend_from_slice(b"\"");
     let mut rest = s.as_bytes();
     while let Some(i) = rest
         .iter()
@@ -90,7 +90,7 @@ pub fn push_string(out: &mut Vec<u8>, s: &str) {
         rest = tail;
     }
     out.extend_from_slice(rest);
-    out.push(b'"');
+    out.extend_from_slice(b"\"");
 }
 
 #[cfg(test)]

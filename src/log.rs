@@ -1,28 +1,47 @@
 //! One-line diagnostics on stderr (the function's log), without `core::fmt`.
 
-use std::io;
-
 /// The longest line written; longer lines are cut.
 const MAX_LINE: usize = 1024;
 
 /// Writes `tinylambda: ` and the parts as one line, in one `write`. Control characters in
 /// the parts (which may come from the network) become spaces, so a line stays one line.
+/// The line is built on the stack: logging allocates nothing.
+#[inline(never)]
 pub(crate) fn log(parts: &[&[u8]]) {
-    let mut line = b"tinylambda: ".to_vec();
-    for part in parts {
-        line.extend_from_slice(part);
-    }
-    line.truncate(MAX_LINE - 1);
-    for b in &mut line {
+    const PREFIX: &[u8] = b"tinylambda: ";
+    let mut line = [0; MAX_LINE];
+    line[..PREFIX.len()].copy_from_slice(PREFIX);
+    let len = PREFIX.len() + join(&mut line[PREFIX.len()..MAX_LINE - 1], parts);
+    let text = line.get_mut(..len).unwrap_or_default();
+    for b in text.iter_mut() {
         if *b < b' ' || *b == 0x7f {
             *b = b' ';
         }
     }
-    line.push(b'\n');
-    crate::sys::write_stderr(&line);
+    if let Some(end) = line.get_mut(len) {
+        *end = b'\n';
+    }
+    crate::sys::write_stderr(line.get(..=len).unwrap_or_default());
+}
+
+/// Copies the parts one after the other into `buf`, as many bytes as fit; returns how many
+/// were copied.
+pub(crate) fn join(buf: &mut [u8], parts: &[&[u8]]) -> usize {
+    let mut len = 0;
+    for part in parts {
+        for &b in *part {
+            let Some(slot) = buf.get_mut(len) else {
+                return len;
+            };
+            *slot = b;
+            len += 1;
+        }
+    }
+    len
 }
 
 /// Logs the parts and ends the process with status 1.
+#[inline(always)]
 pub(crate) fn fatal(parts: &[&[u8]]) -> ! {
     log(parts);
     std::process::exit(1)
@@ -33,29 +52,23 @@ pub(crate) fn excerpt(body: &[u8]) -> &[u8] {
     body.get(..200).unwrap_or(body)
 }
 
-/// Whether an I/O error is EINTR (a signal arrived): the call should just be repeated.
-pub(crate) fn interrupted(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(4)
-}
-
-/// Appends a short description of an OS error number: its name on Linux for the errors a
-/// connection to the Runtime API meets, and the number. No `core::fmt`.
-pub(crate) fn describe_os_error(code: i32, out: &mut Vec<u8>) {
-    out.extend_from_slice(match code {
+/// A short description of an OS error number, written into `buf`: its name on Linux for
+/// the errors a connection to the Runtime API meets, and the number. No `core::fmt`.
+pub(crate) fn describe_os_error(code: i32, buf: &mut [u8; DESCRIBED]) -> &[u8] {
+    let name: &[u8] = match code {
         // No OS error: std's name lookup is the one source (with the `resolve` feature).
-        0 => b"the host name did not resolve",
+        0 => return b"the host name did not resolve",
         32 => b"broken pipe",
         104 => b"connection reset",
         110 => b"timed out",
         111 => b"connection refused",
         _ => b"I/O error",
-    });
-    if code != 0 {
-        out.extend_from_slice(b" (os error ");
-        out.extend_from_slice(crate::request::decimal(
-            u64::from(code.unsigned_abs()),
-            &mut [0; 20],
-        ));
-        out.push(b')');
-    }
+    };
+    let mut digits = [0; 20];
+    let digits = crate::request::decimal(u64::from(code.unsigned_abs()), &mut digits);
+    let len = join(buf, &[name, b" (os error ", digits, b")"]);
+    buf.get(..len).unwrap_or_default()
 }
+
+/// Room for a description of an error (see [`describe_os_error`]).
+pub(crate) const DESCRIBED: usize = 64;

@@ -470,7 +470,7 @@ fn split_field(
 }
 
 /// Whether `bytes` equals `lowercase` ignoring ASCII case (`lowercase` must be lowercase).
-fn eq_lowercase(bytes: &[u8], lowercase: &[u8]) -> bool {
+pub(crate) fn eq_lowercase(bytes: &[u8], lowercase: &[u8]) -> bool {
     bytes.len() == lowercase.len()
         && bytes
             .iter()
@@ -639,7 +639,7 @@ impl Chunked {
                         .len()
                         .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
                     if self.out != self.pos {
-                        buf.copy_within(self.pos..self.pos + n, self.out);
+                        move_bytes(buf, self.pos, self.pos + n, self.out);
                     }
                     self.out += n;
                     self.pos += n;
@@ -695,13 +695,25 @@ impl Chunked {
         };
         let out = self.out.max(start);
         if self.pos > out && self.pos <= len {
-            buf.copy_within(self.pos..len, out);
+            move_bytes(buf, self.pos, len, out);
             let new_len = out + (len - self.pos);
             self.pos = out;
             self.out = out;
             return new_len;
         }
         len
+    }
+}
+
+/// `buf.copy_within(start..end, dest)` for a move down (`dest <= start`) when the ranges
+/// fit in `buf`, and nothing otherwise: checked here once so that no call site carries a
+/// panic path.
+pub(crate) fn move_bytes(buf: &mut [u8], start: usize, end: usize, dest: usize) {
+    let (Some(from), Some(window)) = (start.checked_sub(dest), buf.get_mut(dest..end)) else {
+        return;
+    };
+    if from <= window.len() {
+        window.copy_within(from.., 0);
     }
 }
 

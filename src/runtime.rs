@@ -8,7 +8,7 @@
 )]
 
 use std::any::Any;
-use std::env::{self, VarError};
+use std::env;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::config::Config;
@@ -17,7 +17,7 @@ use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::json;
-use crate::log::{excerpt, fatal, log};
+use crate::log::{DESCRIBED, excerpt, fatal, join, log};
 use crate::parse::{self, Header};
 use crate::request::{self, Post, PostHead, cut};
 #[cfg(feature = "streaming")]
@@ -71,14 +71,13 @@ impl Runtime {
     /// malformed endpoint ends the process with one line on stderr.
     pub(crate) fn from_env() -> Runtime {
         const VAR: &[u8] = b"AWS_LAMBDA_RUNTIME_API";
-        let value = match env::var("AWS_LAMBDA_RUNTIME_API") {
-            Ok(value) => value,
-            Err(VarError::NotPresent) => {
-                fatal(&[VAR, b" is not set (not on Lambda or an emulator?)"])
-            }
-            Err(VarError::NotUnicode(_)) => fatal(&[VAR, b" is not UTF-8"]),
+        let Some(value) = env::var_os("AWS_LAMBDA_RUNTIME_API") else {
+            fatal(&[VAR, b" is not set (not on Lambda or an emulator?)"])
         };
-        let endpoint = match Endpoint::parse(&value) {
+        let Some(value) = value.to_str() else {
+            fatal(&[VAR, b" is not UTF-8"])
+        };
+        let endpoint = match Endpoint::parse(value) {
             Ok(endpoint) => endpoint,
             Err(e) => fatal(&[VAR, b"=", value.as_bytes(), b" ", e.as_str().as_bytes()]),
         };
@@ -132,6 +131,7 @@ impl Runtime {
     }
 
     /// One invocation: fetch it, run the handler, post exactly one result.
+    #[inline(never)]
     fn invoke(&mut self, handler: &mut Handler<'_>) {
         let event = self.next();
         let Runtime {
@@ -241,7 +241,7 @@ impl Runtime {
                 b"streamed response for ",
                 id,
                 b" broke off: ",
-                &why.describe(),
+                why.describe(&mut [0; DESCRIBED]),
             ]);
         }
         match conn.end_stream(recv, MAX_REPLY_BYTES) {
@@ -251,7 +251,7 @@ impl Runtime {
                     b"streamed response for ",
                     id,
                     b": the reply broke off: ",
-                    &why.describe(),
+                    why.describe(&mut [0; DESCRIBED]),
                 ]);
                 react(recv, id);
             }
@@ -264,7 +264,7 @@ impl Runtime {
                     b"streamed response for ",
                     id,
                     b" got no reply: ",
-                    &why.describe(),
+                    why.describe(&mut [0; DESCRIBED]),
                 ]);
             }
         }
@@ -365,7 +365,7 @@ fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
                     b"POST for ",
                     id,
                     b" got no reply (",
-                    &why.describe(),
+                    why.describe(&mut [0; DESCRIBED]),
                     b"); not re-sent",
                 ]);
             }
@@ -374,7 +374,7 @@ fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
                     b"POST for ",
                     id,
                     b": the reply broke off: ",
-                    &why.describe(),
+                    why.describe(&mut [0; DESCRIBED]),
                 ]);
                 if !head {
                     return;
@@ -419,13 +419,14 @@ fn invocation_id(recv: &Recv) -> Option<&[u8]> {
 }
 
 /// Ends the process after a request got no usable reply.
+#[inline(always)]
 fn fail(what: &[u8], why: Why, retried: bool) -> ! {
     let again: &[u8] = if retried {
         b" failed twice: "
     } else {
         b" failed: "
     };
-    fatal(&[what, again, &why.describe()])
+    fatal(&[what, again, why.describe(&mut [0; DESCRIBED])])
 }
 
 /// The error reported for an invocation whose event did not arrive whole.
@@ -436,11 +437,18 @@ fn unreadable_event(why: &Why) -> Error {
             "the event is over tinylambda's 16 MiB limit".into(),
         );
     }
-    let mut message = b"the event could not be read: ".to_vec();
-    message.extend_from_slice(&why.describe());
+    let mut message = [0; 29 + DESCRIBED];
+    let len = join(
+        &mut message,
+        &[
+            b"the event could not be read: ",
+            why.describe(&mut [0; DESCRIBED]),
+        ],
+    );
+    let message = message.get(..len).unwrap_or_default();
     Error::of(
         "Runtime.InvalidEvent",
-        String::from_utf8(message).unwrap_or_default(),
+        String::from_utf8_lossy(message).into_owned(),
     )
 }
 

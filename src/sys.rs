@@ -7,30 +7,39 @@
 //!   leak. `unsetenv` removes it.
 //! - Log lines go to stderr with one `write(2)`: `std::io::stderr()` would add its
 //!   reentrant lock (about 600 bytes) for lines that are written whole anyway.
-//! - Backoff sleeps use `nanosleep`: `std::thread::sleep` brings about 500 bytes of
-//!   assertion formatting with it.
+//! - Backoff sleeps are a `poll` on no descriptors with a timeout: `std::thread::sleep`
+//!   brings about 500 bytes of assertion formatting with it, and std already links `poll`
+//!   (it checks the standard descriptors at start) where `nanosleep` would add its own code.
 //! - Whether a kept-alive connection is still open is one `recv(MSG_PEEK | MSG_DONTWAIT)`:
 //!   with std it takes three system calls (non-blocking on, peek, non-blocking off).
+//! - The connection's `writev` and `recv` are the calls `TcpStream` makes, with the error as
+//!   the plain `errno` number: an `io::Error` costs code to decode and drop at every call.
 
-use std::ffi::{c_char, c_int, c_long, c_void};
-
-/// `struct timespec` on 64-bit Linux (glibc and musl).
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: c_long,
-}
+use std::ffi::{c_char, c_int, c_void};
 
 unsafe extern "C" {
     fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
-    fn nanosleep(request: *const Timespec, remaining: *mut Timespec) -> c_int;
+    fn poll(fds: *mut c_void, nfds: usize, timeout_ms: c_int) -> c_int;
     fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
+    fn writev(fd: c_int, iov: *const std::io::IoSlice<'_>, count: c_int) -> isize;
     /// POSIX `putenv`: puts `string` itself (`NAME=value`, NUL-terminated) into the
     /// environment; it stays in use until replaced, so it must outlive that.
     fn putenv(string: *mut c_char) -> c_int;
     /// POSIX `unsetenv`: removes `name` (NUL-terminated) from the environment.
     fn unsetenv(name: *const c_char) -> c_int;
+    /// The calling thread's `errno` (glibc and musl both name it so).
+    fn __errno_location() -> *mut c_int;
 }
+
+/// The calling thread's `errno`, right after a failed call: cheaper than
+/// `std::io::Error::last_os_error` (no error value to decode and drop).
+fn errno() -> c_int {
+    // SAFETY: `__errno_location` returns a valid pointer to the thread's `errno`.
+    unsafe { *__errno_location() }
+}
+
+/// `EINTR`: a signal interrupted the call; it should be repeated.
+pub(crate) const EINTR: c_int = 4;
 
 /// Writes all of `bytes` to stderr (file descriptor 2), ignoring errors: there is no better
 /// place to report them.
@@ -40,20 +49,35 @@ pub(crate) fn write_stderr(mut bytes: &[u8]) {
         let n = unsafe { write(2, bytes.as_ptr().cast(), bytes.len()) };
         match usize::try_from(n) {
             Ok(n) if n > 0 => bytes = bytes.get(n..).unwrap_or_default(),
-            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ if errno() == EINTR => {}
             _ => return,
         }
     }
 }
 
+/// Writes the `slices` to socket `fd` with one `writev`, as `TcpStream::write_vectored`
+/// does, but with the error as a plain OS error number (no `io::Error` to decode and drop).
+/// `Err(EINTR)` means "call again".
+pub(crate) fn write_vectored(fd: c_int, slices: &[std::io::IoSlice<'_>]) -> Result<usize, c_int> {
+    // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix, and the slices are
+    // live for the call; a bad `fd` is an error return.
+    let n = unsafe { writev(fd, slices.as_ptr(), slices.len() as c_int) };
+    usize::try_from(n).map_err(|_| errno())
+}
+
+/// Reads from socket `fd` into `buf` with one `recv`, as `TcpStream::read` does, with the
+/// error as a plain OS error number. `Err(EINTR)` means "call again".
+pub(crate) fn read(fd: c_int, buf: &mut [u8]) -> Result<usize, c_int> {
+    // SAFETY: the pointer and length describe a live, writable slice.
+    let n = unsafe { recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    usize::try_from(n).map_err(|_| errno())
+}
+
 /// Sleeps for `ms` milliseconds (less if a signal arrives).
-pub(crate) fn sleep_ms(ms: u64) {
-    let t = Timespec {
-        tv_sec: (ms / 1000) as i64,
-        tv_nsec: ((ms % 1000) * 1_000_000) as c_long,
-    };
-    // SAFETY: `t` is a valid timespec; a null `remaining` is allowed.
-    unsafe { nanosleep(&t, std::ptr::null_mut()) };
+#[inline(always)]
+pub(crate) fn sleep_ms(ms: c_int) {
+    // SAFETY: no descriptors to watch, so a null array of none is valid; `poll` only waits.
+    unsafe { poll(std::ptr::null_mut(), 0, ms) };
 }
 
 /// Whether the peer of socket `fd` has neither closed it nor sent anything unasked: one
@@ -65,7 +89,7 @@ pub(crate) fn quiet_and_open(fd: c_int) -> bool {
     // SAFETY: `byte` is a valid, writable buffer of one byte; a bad `fd` is an error return.
     let n = unsafe { recv(fd, (&raw mut byte).cast(), 1, MSG_PEEK | MSG_DONTWAIT) };
     // EAGAIN (EWOULDBLOCK): nothing to read and nothing closed.
-    n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(11)
+    n < 0 && errno() == 11
 }
 
 #[cfg(feature = "concurrent")]
@@ -201,7 +225,7 @@ pub(crate) mod signals {
             // SAFETY: reads at most one byte into a live local.
             let n = unsafe { read(fd, (&raw mut byte).cast(), 1) };
             // Only EINTR (4) means "try again".
-            if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(4) {
+            if n >= 0 || super::errno() != super::EINTR {
                 return;
             }
         }
@@ -255,10 +279,7 @@ impl TraceEnv {
             let size = (len + 1).max(256).max(self.slot.len() * 2);
             self.slot = Vec::leak(vec![0; size]);
         }
-        let text = NAME.iter().chain(b"=").chain(value.as_bytes()).chain(b"\0");
-        for (slot, &b) in self.slot.iter_mut().zip(text) {
-            *slot = b;
-        }
+        crate::log::join(self.slot, &[NAME, b"=", value.as_bytes(), b"\0"]);
         // SAFETY: the slot is a NUL-terminated `NAME=value` string that is never freed and
         // is only rewritten here, on the loop thread, while no other thread reads the
         // environment. Header values have no NUL (the parser rejects control characters),
