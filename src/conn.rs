@@ -1,4 +1,4 @@
-//! The connection to the Runtime API: one keep-alive `TcpStream` with `TCP_NODELAY`, request
+//! The connection to the Runtime API: one keep-alive TCP socket with `TCP_NODELAY`, request
 //! heads written into a reused buffer, responses read into a reused buffer and parsed in
 //! place.
 //!
@@ -11,15 +11,14 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-use std::io::{self, IoSlice};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::io::IoSlice;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 
 use crate::endpoint::Endpoint;
 use crate::parse::{self, Chunked, Framing, Head, MAX_HEAD, Status};
 use crate::request::{self, PostHead};
-use crate::sys;
+use crate::sys::{self, Socket};
 
 /// The receive buffer's starting size: a 64 KiB event and a 64 KiB head fit without
 /// growing it. Pages are only touched as bytes arrive.
@@ -115,7 +114,7 @@ pub(crate) struct Conn {
     port: u16,
     prefix: String,
     authority: String,
-    stream: Option<TcpStream>,
+    stream: Option<Socket>,
     /// Whether `stream` has completed an exchange (so it may have gone stale).
     reused: bool,
     /// `GET /next`, written once.
@@ -173,7 +172,7 @@ impl Conn {
             self.reused = false;
         }
         let reused = self.reused;
-        let Some(stream) = self.stream.as_mut() else {
+        let Some(stream) = self.stream.as_ref() else {
             return Err(Failure::Unsent {
                 reused,
                 why: Why::Closed,
@@ -213,7 +212,7 @@ impl Conn {
         if self.stream.is_none() {
             self.stream = Some(self.connect());
         }
-        let Some(stream) = self.stream.as_mut() else {
+        let Some(stream) = self.stream.as_ref() else {
             return Err(Why::Closed);
         };
         write_all(
@@ -260,7 +259,7 @@ impl Conn {
                 self.reused = false;
             }
             let reused = self.reused;
-            let Some(stream) = self.stream.as_mut() else {
+            let Some(stream) = self.stream.as_ref() else {
                 return Err(Why::Closed);
             };
             let head = if with_head {
@@ -285,7 +284,7 @@ impl Conn {
     /// streamed response ends its connection, and the next `/next` takes a fresh one.
     #[cfg(feature = "streaming")]
     pub(crate) fn end_stream(&mut self, recv: &mut Recv, limit: usize) -> Result<(), Failure> {
-        let result = match self.stream.as_mut() {
+        let result = match self.stream.as_ref() {
             Some(stream) => read_reply(stream, recv, limit, false).map(drop),
             None => Err(Failure::Unsent {
                 reused: false,
@@ -302,7 +301,7 @@ impl Conn {
     #[inline(never)]
     fn drop_if_closed(&mut self) {
         let closed = match &self.stream {
-            Some(stream) if self.reused => !crate::sys::quiet_and_open(stream.as_raw_fd()),
+            Some(stream) if self.reused => !crate::sys::quiet_and_open(stream.fd()),
             _ => false,
         };
         if closed {
@@ -311,16 +310,12 @@ impl Conn {
     }
 
     /// Connects, retrying for up to 0.63 s (the API may come up just after the runtime, as
-    /// under some emulators), and sets `TCP_NODELAY`. Ends the process when it cannot.
-    fn connect(&self) -> TcpStream {
+    /// under some emulators), with `TCP_NODELAY`. Ends the process when it cannot.
+    fn connect(&self) -> Socket {
         let mut delay = 10;
         loop {
             match open(&self.host, self.port) {
-                Some(Ok(stream)) => {
-                    // Without it, a small POST after a write can wait for a delayed ACK.
-                    let _ = stream.set_nodelay(true);
-                    return stream;
-                }
+                Some(Ok(stream)) => return stream,
                 None => crate::log::fatal(&[
                     b"AWS_LAMBDA_RUNTIME_API names the host ",
                     self.host.as_bytes(),
@@ -330,7 +325,7 @@ impl Conn {
                     b"cannot connect to AWS_LAMBDA_RUNTIME_API at ",
                     self.authority.as_bytes(),
                     b": ",
-                    os(&e).describe(&mut [0; crate::log::DESCRIBED]),
+                    Why::Io(e).describe(&mut [0; crate::log::DESCRIBED]),
                 ]),
                 Some(Err(_)) => {
                     crate::sys::sleep_ms(delay);
@@ -346,7 +341,7 @@ impl Conn {
 /// the `resolve` feature; without it, `None`. A name lookup (`getaddrinfo`) brings the C
 /// library's resolver into a static binary: about 17 KiB with musl.
 #[inline(never)]
-fn open(host: &str, port: u16) -> Option<io::Result<TcpStream>> {
+fn open(host: &str, port: u16) -> Option<Result<Socket, i32>> {
     let mut addrs = [
         SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
         SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
@@ -360,11 +355,36 @@ fn open(host: &str, port: u16) -> Option<io::Result<TcpStream>> {
         }
         Err(_) if parse::eq_lowercase(host.as_bytes(), b"localhost") => 2,
         #[cfg(feature = "resolve")]
-        Err(_) => return Some(TcpStream::connect((host, port))),
+        Err(_) => return Some(resolve(host, port)),
         #[cfg(not(feature = "resolve"))]
         Err(_) => return None,
     };
-    Some(TcpStream::connect(addrs.get(..count).unwrap_or_default()))
+    Some(connect_any(addrs.get(..count).unwrap_or_default()))
+}
+
+/// Connects to the first of `addrs` that accepts; the last error when none does (0 when
+/// there are none).
+fn connect_any(addrs: &[SocketAddr]) -> Result<Socket, i32> {
+    let mut error = 0;
+    for addr in addrs {
+        match sys::connect_tcp(addr) {
+            Ok(socket) => return Ok(socket),
+            Err(code) => error = code,
+        }
+    }
+    Err(error)
+}
+
+/// Looks `host` up with the system's resolver and connects to the first address that
+/// accepts. A failed lookup is error 0 ("the host name did not resolve").
+#[cfg(feature = "resolve")]
+fn resolve(host: &str, port: u16) -> Result<Socket, i32> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| e.raw_os_error().unwrap_or(0))?
+        .collect();
+    connect_any(&addrs)
 }
 
 impl Why {
@@ -377,11 +397,6 @@ impl Why {
             Why::Interim => b"too many 1xx responses",
         }
     }
-}
-
-/// The OS error number of `e` (0 when it has none).
-fn os(e: &io::Error) -> Why {
-    Why::Io(e.raw_os_error().unwrap_or(0))
 }
 
 /// Calls `write` with `buf`, doubling `buf` until the result fits; returns its length.
@@ -398,7 +413,7 @@ fn fill(buf: &mut Vec<u8>, mut write: impl FnMut(&mut [u8]) -> Option<usize>) ->
 /// Writes `head` then each of `parts` in as few `writev` calls as the kernel allows (one,
 /// normally), up to four slices at a time.
 #[cfg(feature = "streaming")]
-fn write_parts(stream: &mut TcpStream, head: &[u8], parts: &[&[u8]]) -> Result<(), Why> {
+fn write_parts(stream: &Socket, head: &[u8], parts: &[&[u8]]) -> Result<(), Why> {
     let mut sent = 0;
     loop {
         let mut slices = [IoSlice::new(&[]); 4];
@@ -418,7 +433,7 @@ fn write_parts(stream: &mut TcpStream, head: &[u8], parts: &[&[u8]]) -> Result<(
         if used == 0 {
             return Ok(());
         }
-        match sys::write_vectored(stream.as_raw_fd(), slices.get(..used).unwrap_or_default()) {
+        match sys::write_vectored(stream.fd(), slices.get(..used).unwrap_or_default()) {
             Ok(0) => return Err(Why::Closed),
             Ok(n) => sent += n,
             Err(sys::EINTR) => {}
@@ -428,7 +443,7 @@ fn write_parts(stream: &mut TcpStream, head: &[u8], parts: &[&[u8]]) -> Result<(
 }
 
 /// Writes `head` then `body` in as few `writev` calls as the kernel allows (one, normally).
-fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> Result<(), Why> {
+fn write_all(stream: &Socket, head: &[u8], body: &[u8]) -> Result<(), Why> {
     let mut sent = 0;
     loop {
         let rest_of_head = head.get(sent..).unwrap_or_default();
@@ -439,7 +454,7 @@ fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> Result<(), Why
             return Ok(());
         }
         let slices = [IoSlice::new(rest_of_head), IoSlice::new(rest_of_body)];
-        match sys::write_vectored(stream.as_raw_fd(), &slices) {
+        match sys::write_vectored(stream.fd(), &slices) {
             Ok(0) => return Err(Why::Closed),
             Ok(n) => sent += n,
             Err(sys::EINTR) => {}
@@ -453,7 +468,7 @@ fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> Result<(), Why
 /// its own framing, and nothing followed the response.
 #[inline(never)]
 fn read_reply(
-    stream: &mut TcpStream,
+    stream: &Socket,
     recv: &mut Recv,
     limit: usize,
     reused: bool,
@@ -473,7 +488,7 @@ fn read_reply(
 }
 
 fn read_message(
-    stream: &mut TcpStream,
+    stream: &Socket,
     recv: &mut Recv,
     limit: usize,
     head_done: &mut bool,
@@ -561,7 +576,7 @@ fn read_message(
 
 /// Reads more bytes into `recv`, growing it up to `cap` bytes. Past `cap`, the message is
 /// too large: [`parse::Error::BodyTooLarge`] (or `HeadTooLarge` while reading the head).
-fn more(stream: &mut TcpStream, recv: &mut Recv, cap: usize) -> Result<(), Why> {
+fn more(stream: &Socket, recv: &mut Recv, cap: usize) -> Result<(), Why> {
     if !recv.reserve(recv.filled + 1, cap) {
         let error = if cap == MAX_HEAD + 1 {
             parse::Error::HeadTooLarge
@@ -572,7 +587,7 @@ fn more(stream: &mut TcpStream, recv: &mut Recv, cap: usize) -> Result<(), Why> 
     }
     loop {
         match sys::read(
-            stream.as_raw_fd(),
+            stream.fd(),
             recv.buf.get_mut(recv.filled..).unwrap_or_default(),
         ) {
             Ok(0) => return Err(Why::Closed),

@@ -12,8 +12,11 @@
 //!   (it checks the standard descriptors at start) where `nanosleep` would add its own code.
 //! - Whether a kept-alive connection is still open is one `recv(MSG_PEEK | MSG_DONTWAIT)`:
 //!   with std it takes three system calls (non-blocking on, peek, non-blocking off).
-//! - The connection's `writev` and `recv` are the calls `TcpStream` makes, with the error as
-//!   the plain `errno` number: an `io::Error` costs code to decode and drop at every call.
+//! - The connection is a socket of our own (`socket` with `SOCK_CLOEXEC`, `connect`,
+//!   `setsockopt(TCP_NODELAY)`, `close` on drop) rather than a `TcpStream`, and its `writev`
+//!   and `recv` are the calls `TcpStream` makes, all with the error as the plain `errno`
+//!   number: an `io::Error` costs code to decode and drop at every call, and std's connect
+//!   brings its own copy of the address conversion and error paths.
 
 use std::ffi::{c_char, c_int, c_void};
 
@@ -22,6 +25,10 @@ unsafe extern "C" {
     fn poll(fds: *mut c_void, nfds: usize, timeout_ms: c_int) -> c_int;
     fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
     fn writev(fd: c_int, iov: *const std::io::IoSlice<'_>, count: c_int) -> isize;
+    fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
+    fn connect(fd: c_int, addr: *const u8, len: u32) -> c_int;
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: u32) -> c_int;
+    fn close(fd: c_int) -> c_int;
     /// POSIX `putenv`: puts `string` itself (`NAME=value`, NUL-terminated) into the
     /// environment; it stays in use until replaced, so it must outlive that.
     fn putenv(string: *mut c_char) -> c_int;
@@ -71,6 +78,79 @@ pub(crate) fn read(fd: c_int, buf: &mut [u8]) -> Result<usize, c_int> {
     // SAFETY: the pointer and length describe a live, writable slice.
     let n = unsafe { recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
     usize::try_from(n).map_err(|_| errno())
+}
+
+/// A connected TCP socket, closed on drop.
+pub(crate) struct Socket(c_int);
+
+impl Socket {
+    /// The file descriptor, for the calls above.
+    pub(crate) fn fd(&self) -> c_int {
+        self.0
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is ours (from `socket`) and closed only here, once.
+        unsafe { close(self.0) };
+    }
+}
+
+/// `struct sockaddr_in6`, and `struct sockaddr_in` in its first 16 bytes: the IPv4 address
+/// is where IPv6 has its flow label, and the rest is zero.
+#[repr(C)]
+struct SockAddr {
+    family: u16,
+    /// In network order, as are the address and flow label.
+    port: [u8; 2],
+    word: [u8; 4],
+    addr6: [u8; 16],
+    scope_id: u32,
+}
+
+/// Connects a close-on-exec TCP socket to `addr` and sets `TCP_NODELAY` on it, as
+/// `TcpStream::connect` and `set_nodelay` do, with the error as a plain OS error number.
+pub(crate) fn connect_tcp(addr: &std::net::SocketAddr) -> Result<Socket, c_int> {
+    use std::net::SocketAddr;
+    const AF_INET: u16 = 2;
+    const AF_INET6: u16 = 10;
+    const SOCK_STREAM: c_int = 1;
+    const SOCK_CLOEXEC: c_int = 0o2000000;
+    const IPPROTO_TCP: c_int = 6;
+    const TCP_NODELAY: c_int = 1;
+    let (family, word, addr6, scope_id, len) = match addr {
+        SocketAddr::V4(a) => (AF_INET, a.ip().octets(), [0; 16], 0, 16),
+        SocketAddr::V6(a) => (
+            AF_INET6,
+            a.flowinfo().to_be_bytes(),
+            a.ip().octets(),
+            a.scope_id(),
+            28,
+        ),
+    };
+    let raw = SockAddr {
+        family,
+        port: addr.port().to_be_bytes(),
+        word,
+        addr6,
+        scope_id,
+    };
+    // SAFETY: plain system call; a failure is a negative return.
+    let fd = unsafe { socket(c_int::from(raw.family), SOCK_STREAM | SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    let socket = Socket(fd);
+    // SAFETY: `raw` holds a socket address of `len` bytes of the socket's family.
+    if unsafe { connect(fd, (&raw const raw).cast(), len) } != 0 {
+        return Err(errno());
+    }
+    let on: c_int = 1;
+    // Without it, a small POST after a write can wait for a delayed ACK.
+    // SAFETY: the option value is a live `int`, of the length given.
+    unsafe { setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, (&raw const on).cast(), 4) };
+    Ok(socket)
 }
 
 /// Sleeps for `ms` milliseconds (less if a signal arrives).
@@ -291,6 +371,38 @@ impl TraceEnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sockets_connect_close_on_exec_and_without_delay() {
+        use std::mem::ManuallyDrop;
+        use std::net::{TcpListener, TcpStream};
+        use std::os::fd::FromRawFd;
+        unsafe extern "C" {
+            fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+        }
+        const F_GETFD: c_int = 1;
+        const FD_CLOEXEC: c_int = 1;
+        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        // Where IPv6 is available.
+        let v6 = TcpListener::bind("[::1]:0").ok();
+        for listener in std::iter::once(&v4).chain(&v6) {
+            let addr = listener.local_addr().unwrap();
+            let socket = connect_tcp(&addr).unwrap();
+            let (_accepted, peer) = listener.accept().unwrap();
+            // SAFETY: `socket` is a live descriptor; the stream never closes it.
+            let stream = ManuallyDrop::new(unsafe { TcpStream::from_raw_fd(socket.fd()) });
+            assert_eq!(stream.peer_addr().unwrap(), addr);
+            assert_eq!(stream.local_addr().unwrap(), peer);
+            assert!(stream.nodelay().unwrap());
+            // SAFETY: F_GETFD on a live descriptor takes no argument.
+            let flags = unsafe { fcntl(socket.fd(), F_GETFD) };
+            assert_eq!(flags & FD_CLOEXEC, FD_CLOEXEC);
+        }
+        // Nothing listens on a port just freed: refused, as an OS error number.
+        let free = v4.local_addr().unwrap();
+        drop(v4);
+        assert_eq!(connect_tcp(&free).err(), Some(111));
+    }
 
     // One test only: the environment is process-wide and tests run in parallel threads.
     #[test]
