@@ -12,7 +12,7 @@
 )]
 
 use std::io::IoSlice;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
 
 use crate::endpoint::Endpoint;
@@ -347,7 +347,7 @@ fn open(host: &str, port: u16) -> Option<Result<Socket, i32>> {
         SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
     ];
     // One call for every case: `connect` tries the addresses in turn.
-    let count = match host.parse::<IpAddr>() {
+    let count = match sys::parse_ip(host).ok_or(()) {
         Ok(ip) => {
             let [first, _] = &mut addrs;
             first.set_ip(ip);
