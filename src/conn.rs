@@ -76,7 +76,7 @@ pub(crate) struct Recv {
 impl Recv {
     pub(crate) fn new() -> Self {
         Recv {
-            buf: vec![0; RECV_START],
+            buf: crate::log::zeroed(RECV_START),
             filled: 0,
             head: Head::EMPTY,
             body: 0..0,
@@ -135,8 +135,8 @@ impl Conn {
             authority: endpoint.authority.to_owned(),
             stream: None,
             reused: false,
-            next: vec![0; 256],
-            head: vec![0; 512],
+            next: crate::log::zeroed(256),
+            head: crate::log::zeroed(512),
             head_len: 0,
         };
         let (prefix, authority) = (&conn.prefix, &conn.authority);

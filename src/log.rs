@@ -72,3 +72,12 @@ pub(crate) fn describe_os_error(code: i32, buf: &mut [u8; DESCRIBED]) -> &[u8] {
 
 /// Room for a description of an error (see [`describe_os_error`]).
 pub(crate) const DESCRIBED: usize = 64;
+
+/// `len` zero bytes, grown from an empty vector (what `vec![0; len]` does, but through the
+/// growth path the other buffers use, rather than code of its own).
+#[allow(clippy::slow_vector_initialization)] // On purpose: see above.
+pub(crate) fn zeroed(len: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    buf.resize(len, 0);
+    buf
+}

@@ -387,7 +387,7 @@ impl TraceEnv {
             // it, so it is left in place (leaked); doubling bounds what is left behind to
             // the size of the last slot.
             let size = (len + 1).max(256).max(self.slot.len() * 2);
-            self.slot = Vec::leak(vec![0; size]);
+            self.slot = Vec::leak(crate::log::zeroed(size));
         }
         crate::log::join(self.slot, &[NAME, b"=", value.as_bytes(), b"\0"]);
         // SAFETY: the slot is a NUL-terminated `NAME=value` string that is never freed and
