@@ -3,8 +3,10 @@
 //! - `_X_AMZN_TRACE_ID`: `std::env::set_var` goes through libc `setenv`, which in glibc
 //!   copies every new value and never frees the old ones: with a fresh trace id per
 //!   invocation, that is a leak of about 100 bytes per call. Instead the variable points at
-//!   one buffer of ours, installed with `putenv` and rewritten in place: no allocation, no
-//!   leak. `unsetenv` removes it.
+//!   one buffer of ours, rewritten in place: no allocation, no leak. Its entry is put into
+//!   (and taken out of) the C library's `environ` array directly, which `getenv`,
+//!   `std::env::var` and child processes read: `putenv` and `unsetenv` are about 700 bytes
+//!   of the C library, the few lines here less than half.
 //! - Log lines go to stderr with one `write(2)`: `std::io::stderr()` would add its
 //!   reentrant lock (about 600 bytes) for lines that are written whole anyway.
 //! - Backoff sleeps are a `poll` on no descriptors with a timeout: `std::thread::sleep`
@@ -34,11 +36,9 @@ unsafe extern "C" {
     /// POSIX `inet_pton`: 1 when `src` (NUL-terminated) is an address of family `af`,
     /// written to `dst` in network order.
     fn inet_pton(af: c_int, src: *const c_char, dst: *mut c_void) -> c_int;
-    /// POSIX `putenv`: puts `string` itself (`NAME=value`, NUL-terminated) into the
-    /// environment; it stays in use until replaced, so it must outlive that.
-    fn putenv(string: *mut c_char) -> c_int;
-    /// POSIX `unsetenv`: removes `name` (NUL-terminated) from the environment.
-    fn unsetenv(name: *const c_char) -> c_int;
+    /// The environment: a null-terminated array of `NAME=value` strings, which `getenv`
+    /// and `std::env::var` read and child processes inherit.
+    static mut environ: *mut *mut u8;
     /// The calling thread's `errno` (glibc and musl both name it so).
     fn __errno_location() -> *mut c_int;
 }
@@ -342,7 +342,8 @@ pub(crate) mod signals {
     }
 }
 
-const NAME: &[u8] = b"_X_AMZN_TRACE_ID";
+/// `_X_AMZN_TRACE_ID=`: how the variable's entry in the environment starts.
+const PREFIX: &[u8] = b"_X_AMZN_TRACE_ID=";
 
 /// Keeps `_X_AMZN_TRACE_ID` in step with the current invocation.
 pub(crate) struct TraceEnv {
@@ -350,6 +351,10 @@ pub(crate) struct TraceEnv {
     /// Replaced by a larger one (and the old one leaked too) when a value does not fit,
     /// which X-Ray headers (about 100 bytes) never need.
     slot: &'static mut [u8],
+    /// The environment array installed here when the variable had no entry to take over
+    /// (empty before): it keeps room for the entry, so removing the variable and setting
+    /// it again allocates nothing.
+    array: Vec<*mut u8>,
     /// Set when several loops share the process: one environment cannot name the trace of
     /// each of their invocations, so it is left alone.
     #[cfg(feature = "concurrent")]
@@ -360,41 +365,77 @@ impl TraceEnv {
     pub(crate) const fn new() -> Self {
         TraceEnv {
             slot: &mut [],
+            array: Vec::new(),
             #[cfg(feature = "concurrent")]
             disabled: false,
         }
     }
 
     /// Sets the variable to `value`, or removes it for `None`. No allocation once the slot
-    /// exists; no system call.
+    /// exists (and, if the variable was ever missing, the array); no system call.
     ///
     /// Must be called from the loop thread while no other thread reads or writes the
     /// environment: the same rule as `std::env::set_var`.
+    #[inline(never)]
     pub(crate) fn set(&mut self, value: Option<&str>) {
         #[cfg(feature = "concurrent")]
         if self.disabled {
             return;
         }
-        let Some(value) = value else {
-            // SAFETY: a NUL-terminated name; the environment is not used concurrently (see
-            // the function's documentation).
-            unsafe { unsetenv(c"_X_AMZN_TRACE_ID".as_ptr()) };
-            return;
-        };
-        let len = NAME.len() + 1 + value.len();
-        if self.slot.len() <= len {
-            // The old slot may still be in the environment until `putenv` below replaces
-            // it, so it is left in place (leaked); doubling bounds what is left behind to
-            // the size of the last slot.
-            let size = (len + 1).max(256).max(self.slot.len() * 2);
-            self.slot = Vec::leak(crate::log::zeroed(size));
+        let entry = value.map(|value| {
+            let len = PREFIX.len() + value.len();
+            if self.slot.len() <= len {
+                // The old slot may still be in the environment until it is replaced
+                // below, so it is left in place (leaked); doubling bounds what is left
+                // behind to the size of the last slot.
+                let size = (len + 1).max(256).max(self.slot.len() * 2);
+                self.slot = Vec::leak(crate::log::zeroed(size));
+            }
+            crate::log::join(self.slot, &[PREFIX, value.as_bytes(), b"\0"]);
+            self.slot.as_mut_ptr()
+        });
+        // The variable's entries are taken out (the others keep their order) and the new
+        // one goes at the end: in the place an old entry left, or in an array of ours.
+        // SAFETY: `environ` is the C library's environment: null, or a null-terminated
+        // array of pointers to NUL-terminated strings, which nothing else reads or writes
+        // meanwhile (see above). Each entry is compared up to its first differing byte, at
+        // the latest its NUL. The array is only rewritten within its own entries and null,
+        // except an array of ours, which has `self.array.len()` slots. The slot is a
+        // NUL-terminated `NAME=value` that is never freed and only rewritten here. Header
+        // values have no NUL (the parser rejects control characters), so the variable is
+        // the whole value.
+        unsafe {
+            let env = environ;
+            let (mut count, mut kept) = (0, 0);
+            while !env.is_null() && !(*env.add(count)).is_null() {
+                let string = *env.add(count);
+                if !PREFIX.iter().enumerate().all(|(i, &b)| *string.add(i) == b) {
+                    *env.add(kept) = string;
+                    kept += 1;
+                }
+                count += 1;
+            }
+            if let Some(entry) = entry {
+                if kept == count && (env != self.array.as_mut_ptr() || count + 2 > self.array.len())
+                {
+                    // No room: a new array (the old one of ours is unused once replaced).
+                    let mut array = Vec::with_capacity(count + 2);
+                    let new = array.as_mut_ptr();
+                    std::ptr::copy_nonoverlapping(env, new, count);
+                    *new.add(count) = entry;
+                    *new.add(count + 1) = std::ptr::null_mut();
+                    array.set_len(count + 2);
+                    self.array = array;
+                    environ = new;
+                    return;
+                }
+                *env.add(kept) = entry;
+                kept += 1;
+            }
+            if !env.is_null() {
+                *env.add(kept) = std::ptr::null_mut();
+            }
         }
-        crate::log::join(self.slot, &[NAME, b"=", value.as_bytes(), b"\0"]);
-        // SAFETY: the slot is a NUL-terminated `NAME=value` string that is never freed and
-        // is only rewritten here, on the loop thread, while no other thread reads the
-        // environment. Header values have no NUL (the parser rejects control characters),
-        // so the variable is the whole value.
-        unsafe { putenv(self.slot.as_mut_ptr().cast()) };
     }
 }
 
@@ -488,5 +529,48 @@ mod tests {
         env.set(None);
         env.set(None);
         assert!(std::env::var("_X_AMZN_TRACE_ID").is_err());
+
+        // Removing and setting again, with the C library changing the environment in
+        // between (which may replace the array), leaves one entry and the other variables.
+        fn var(name: &str) -> Option<String> {
+            std::env::var(name).ok()
+        }
+        for round in 0..4 {
+            let value = format!("Root=round-{round}");
+            env.set(Some(&value));
+            // SAFETY: this test is the only one that writes the environment.
+            unsafe { std::env::set_var(format!("TINYLAMBDA_TEST_{round}"), "kept") };
+            assert_eq!(var("_X_AMZN_TRACE_ID"), Some(value.clone()));
+            env.set(None);
+            assert_eq!(var("_X_AMZN_TRACE_ID"), None);
+            env.set(Some(&value));
+            let entries = std::env::vars_os()
+                .filter(|(name, _)| name == "_X_AMZN_TRACE_ID")
+                .count();
+            assert_eq!(entries, 1);
+            for earlier in 0..=round {
+                assert_eq!(
+                    var(&format!("TINYLAMBDA_TEST_{earlier}")).as_deref(),
+                    Some("kept")
+                );
+            }
+        }
+        // A child process inherits it.
+        let child = std::process::Command::new("sh")
+            .args(["-c", "printf %s \"$_X_AMZN_TRACE_ID\""])
+            .output()
+            .unwrap();
+        assert_eq!(child.stdout, b"Root=round-3");
+        // An entry the C library made is taken over.
+        // SAFETY: as above.
+        unsafe { std::env::set_var("_X_AMZN_TRACE_ID", "from-std") };
+        env.set(Some("Root=5"));
+        assert_eq!(var("_X_AMZN_TRACE_ID").as_deref(), Some("Root=5"));
+        env.set(None);
+        assert_eq!(var("_X_AMZN_TRACE_ID"), None);
+        for round in 0..4 {
+            // SAFETY: as above.
+            unsafe { std::env::remove_var(format!("TINYLAMBDA_TEST_{round}")) };
+        }
     }
 }
