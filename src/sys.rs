@@ -497,10 +497,6 @@ mod tests {
             let flags = unsafe { fcntl(socket.fd(), F_GETFD) };
             assert_eq!(flags & FD_CLOEXEC, FD_CLOEXEC);
         }
-        // Nothing listens on a port just freed: refused, as an OS error number.
-        let free = v4.local_addr().unwrap();
-        drop(v4);
-        assert_eq!(connect_tcp(&free).err(), Some(111));
     }
 
     // One test only: the environment is process-wide and tests run in parallel threads.
