@@ -317,9 +317,9 @@ impl Conn {
             match open(&self.host, self.port) {
                 Some(Ok(stream)) => return stream,
                 None => crate::log::fatal(&[
-                    b"AWS_LAMBDA_RUNTIME_API names the host ",
+                    b"AWS_LAMBDA_RUNTIME_API host ",
                     self.host.as_bytes(),
-                    b": use an IP address or localhost, or build with tinylambda's `resolve` feature",
+                    b" needs the `resolve` feature (or use an IP address)",
                 ]),
                 Some(Err(e)) if delay > CONNECT_BACKOFF_MS => crate::log::fatal(&[
                     b"cannot connect to AWS_LAMBDA_RUNTIME_API at ",

@@ -56,7 +56,8 @@ pub(crate) fn excerpt(body: &[u8]) -> &[u8] {
 /// the errors a connection to the Runtime API meets, and the number. No `core::fmt`.
 pub(crate) fn describe_os_error(code: i32, buf: &mut [u8; DESCRIBED]) -> &[u8] {
     let name: &[u8] = match code {
-        // No OS error: std's name lookup is the one source (with the `resolve` feature).
+        // No OS error: std's name lookup is the one source, only with `resolve`.
+        #[cfg(feature = "resolve")]
         0 => return b"the host name did not resolve",
         32 => b"broken pipe",
         104 => b"connection reset",

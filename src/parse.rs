@@ -75,7 +75,7 @@ impl Error {
             Error::ContentLength => "invalid Content-Length",
             Error::TransferEncoding => "unsupported Transfer-Encoding",
             Error::ChunkSize => "malformed chunk-size line",
-            Error::ChunkData => "chunk not followed by a line break",
+            Error::ChunkData => "chunk without its CRLF",
             Error::Trailer => "malformed trailer field",
             Error::BodyTooLarge => "body over the size limit",
         }

@@ -94,7 +94,7 @@ impl Runtime {
     /// Serves invocations until a fatal condition ends the process.
     pub(crate) fn run(&mut self, handler: &mut Handler<'_>) -> ! {
         if self.config.max_concurrency() > 1 {
-            log(&[b"AWS_LAMBDA_MAX_CONCURRENCY > 1: run serves one invocation at a time"]);
+            log(&[b"AWS_LAMBDA_MAX_CONCURRENCY > 1: run serves one at a time"]);
         }
         loop {
             self.invoke(handler);
@@ -434,7 +434,7 @@ fn unreadable_event(why: &Why) -> Error {
     if let Why::Parse(parse::Error::BodyTooLarge) = why {
         return Error::of(
             "Runtime.EventTooLarge",
-            "the event is over tinylambda's 16 MiB limit".into(),
+            "the event is over the 16 MiB limit".into(),
         );
     }
     let mut message = [0; 29 + DESCRIBED];

@@ -421,7 +421,10 @@ impl TraceEnv {
                     // No room: a new array (the old one of ours is unused once replaced).
                     let mut array = Vec::with_capacity(count + 2);
                     let new = array.as_mut_ptr();
-                    std::ptr::copy_nonoverlapping(env, new, count);
+                    if count > 0 {
+                        // (Only then is `env` known to be non-null, as the copy requires.)
+                        std::ptr::copy_nonoverlapping(env, new, count);
+                    }
                     *new.add(count) = entry;
                     *new.add(count + 1) = std::ptr::null_mut();
                     array.set_len(count + 2);

@@ -232,7 +232,7 @@ fn a_host_name_is_refused_without_the_resolve_feature() {
     assert_eq!(code, Some(1));
     assert_one_clean_line(
         &stderr,
-        "AWS_LAMBDA_RUNTIME_API names the host runtime-api.invalid: use an IP address or localhost, or build with tinylambda's `resolve` feature",
+        "AWS_LAMBDA_RUNTIME_API host runtime-api.invalid needs the `resolve` feature (or use an IP address)",
     );
 }
 
