@@ -1135,10 +1135,17 @@ fn a_missing_or_unrunnable_handler_is_an_init_error() {
 
 const EMU: &str = env!("CARGO_BIN_EXE_tinylambda-emu");
 
+/// What a run of the emulator gave: exit code, stdout, stderr.
+struct EmuRun {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
 /// Runs `tinylambda-emu ARGS -- tinylambda-exec` with `LAMBDA_TASK_ROOT` = `root` and the
-/// extra `--env` values; the emulator's own limits bound the run. Under a test runner (an
-/// arm64 build under qemu), both start through it.
-fn through_emu(root: &Path, env: &[&str], args: &[&str]) -> std::process::Output {
+/// extra `--env` values, killed if it outlives [`EMU_LIMIT`]. Under a test runner (an arm64
+/// build under qemu), both start through it.
+fn through_emu(root: &Path, env: &[&str], args: &[&str]) -> EmuRun {
     let mut cmd = support::through_runner(EMU);
     cmd.arg("--env")
         .arg(format!("LAMBDA_TASK_ROOT={}", root.display()));
@@ -1149,16 +1156,27 @@ fn through_emu(root: &Path, env: &[&str], args: &[&str]) -> std::process::Output
     if let Some(runner) = env::var_os(support::RUNNER) {
         cmd.arg(runner);
     }
-    cmd.arg(EXEC);
-    cmd.output().unwrap()
+    cmd.arg(EXEC)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let (code, stdout, stderr) = support::run_child_output(cmd, EMU_LIMIT);
+    EmuRun {
+        code,
+        stdout,
+        stderr,
+    }
 }
+
+/// How long one emulator run in these tests may take.
+const EMU_LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn under_the_emulator_the_seed_and_perl_handlers_answer_and_failures_reach_the_caller() {
     let examples = Path::new(EXAMPLES);
     let out = through_emu(examples, &[], &["--invoke", r#"{"hello":"emu"}"#]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = &out.stderr;
+    assert_eq!(out.code, Some(0), "{stderr}");
     assert_eq!(out.stdout, SEED_REPLY);
     assert!(
         stderr.lines().any(|l| l == r#"{"hello":"emu"}"#),
@@ -1170,12 +1188,7 @@ fn under_the_emulator_the_seed_and_perl_handlers_answer_and_failures_reach_the_c
         &["_HANDLER=lambda_script.handler"],
         &["--invoke", r#"{"n":1}"#],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     // Perl's hash order varies from run to run: both keys, in either order.
     let reply = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -1194,8 +1207,8 @@ fn under_the_emulator_the_seed_and_perl_handlers_answer_and_failures_reach_the_c
         )],
     );
     let out = through_emu(&root, &["_HANDLER=fail.handler"], &["--invoke", "{}"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = &out.stderr;
+    assert_eq!(out.code, Some(1), "{stderr}");
     assert!(out.stdout.is_empty());
     assert!(
         stderr.contains(r#""errorType":"Runtime.ExitError""#)
@@ -1230,12 +1243,7 @@ fn under_the_emulator_persistent_mode_serves_every_invocation_from_one_process()
             &[&format!("TINYLAMBDA_PERSISTENT={persistent}")],
             &["--bench", "40", "--json"],
         );
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
         assert!(String::from_utf8_lossy(&out.stdout).contains("\"invocations\":40"));
         // Per call, each invocation is a bash of its own; persistent, one bash serves all
         // (the warm-up invocation before the measured ones included).
