@@ -108,11 +108,7 @@ pub fn write_post(
     }
     if let Some(error_type) = head.error_type {
         w.put(b"Lambda-Runtime-Function-Error-Type: ");
-        for b in cut(error_type, MAX_ERROR_TYPE).bytes() {
-            if b >= b' ' && b != 0x7f {
-                w.put(&[b]);
-            }
-        }
+        w.put_visible(cut(error_type, MAX_ERROR_TYPE));
         w.put(b"\r\n");
     }
     w.put(b"\r\n");
@@ -144,11 +140,7 @@ pub fn write_stream_head(
     w.put(b"/response HTTP/1.1\r\n");
     w.common(authority);
     w.put(b"Content-Type: ");
-    for b in content_type.bytes() {
-        if b >= b' ' && b != 0x7f {
-            w.put(&[b]);
-        }
-    }
+    w.put_visible(content_type);
     w.put(b"\r\nLambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\nTrailer: ");
     w.put(STREAM_TRAILERS.as_bytes());
     w.put(b"\r\n");
@@ -194,11 +186,7 @@ pub fn write_error_trailers(
 ) -> Option<usize> {
     let mut w = Cursor::new(buf);
     w.put(b"0\r\nLambda-Runtime-Function-Error-Type: ");
-    for b in cut(error_type, MAX_ERROR_TYPE).bytes() {
-        if b >= b' ' && b != 0x7f {
-            w.put(&[b]);
-        }
-    }
+    w.put_visible(cut(error_type, MAX_ERROR_TYPE));
     w.put(b"\r\nLambda-Runtime-Function-Error-Body: ");
     w.put(error_body_base64);
     w.put(b"\r\n\r\n");
@@ -307,6 +295,16 @@ impl<'b> Cursor<'b> {
                 self.len += bytes.len();
             }
             None => self.overflow = true,
+        }
+    }
+
+    /// `text` without its control characters (CR and LF among them), so a header value
+    /// taken from elsewhere can neither end its line nor start another header.
+    fn put_visible(&mut self, text: &str) {
+        for b in text.bytes() {
+            if b >= b' ' && b != 0x7f {
+                self.put(&[b]);
+            }
         }
     }
 
