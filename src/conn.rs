@@ -33,17 +33,18 @@ const CONNECT_BACKOFF_MS: i32 = 320;
 /// More interim (1xx) responses than this before the real one is an error.
 const MAX_INTERIM: u32 = 8;
 
-/// Why an exchange failed. (A connection that cannot be made at all ends the process.)
+/// How an exchange failed, in what the connection knows: whether any byte of the request
+/// was written, and whether any byte of a reply was read. (A connection that cannot be
+/// made at all ends the process.)
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Failure {
-    /// The request could not be written: the connection was already closed, so the server
-    /// has not seen it (not whole, at least). `reused` says whether the connection had
+    /// Not one byte of the request was written. `reused` says whether the connection had
     /// carried an earlier exchange (a stale keep-alive connection fails this way).
     Unsent { reused: bool, why: Why },
-    /// The request was written but nothing of the reply arrived: the server may or may not
-    /// have acted on it.
+    /// The request was written, whole or in part (`why` is then the write's failure), and
+    /// not one byte of a reply was read.
     NoReply { reused: bool, why: Why },
-    /// The reply started but is malformed or broke off. `head` says whether its head was
+    /// A reply started but is malformed or broke off. `head` says whether its head was
     /// complete (it is then in [`Recv::head`], its values still in the buffer).
     Broken { head: bool, why: Why },
 }
@@ -184,8 +185,16 @@ impl Conn {
         };
         let body = post_body.unwrap_or_default();
         let result = match write_all(stream, head, body) {
-            Err(why) => Err(Failure::Unsent { reused, why }),
             Ok(()) => read_reply(stream, recv, limit, reused),
+            Err(Unwritten { sent: 0, why }) => Err(Failure::Unsent { reused, why }),
+            // Part of the request went out: a server that answers before reading all of a
+            // body (as Go's does when it refuses one) may have replied, and its reply
+            // counts as if the write had completed. The connection is done either way.
+            Err(Unwritten { why, .. }) => match read_reply(stream, recv, limit, reused) {
+                Ok(_) => Ok(false),
+                Err(Failure::NoReply { .. }) => Err(Failure::NoReply { reused, why }),
+                Err(broken) => Err(broken),
+            },
         };
         match result {
             Ok(true) => self.reused = true,
@@ -220,6 +229,7 @@ impl Conn {
             self.head.get(..self.head_len).unwrap_or_default(),
             &[],
         )
+        .map_err(|unwritten| unwritten.why)
     }
 
     /// Writes the head of a streamed `/response`, sent by the first [`Conn::send_parts`].
@@ -245,8 +255,10 @@ impl Conn {
 
     /// Sends `parts` in one vectored write, after the prepared head when `with_head` (the
     /// start of a streamed response). The start goes out on a fresh connection if the
-    /// current one was closed while the handler ran, and once more on a fresh one if it
-    /// cannot be written at all (the server has seen nothing of it then).
+    /// current one was closed while the handler ran, and once more on a fresh one if not one
+    /// byte of it can be written into a reused one. After any other failure the connection
+    /// is kept for [`Conn::end_stream`] to read the reply that may have arrived (a server
+    /// refusing the stream answers before reading it).
     #[cfg(feature = "streaming")]
     pub(crate) fn send_parts(&mut self, with_head: bool, parts: &[&[u8]]) -> Result<(), Why> {
         if with_head {
@@ -269,29 +281,27 @@ impl Conn {
             };
             match write_parts(stream, head, parts) {
                 Ok(()) => return Ok(()),
-                Err(why) => {
+                Err(Unwritten { sent: 0, .. }) if reused && !retried => {
                     self.stream = None;
-                    if retried || !reused {
-                        return Err(why);
-                    }
                     retried = true;
                 }
+                Err(Unwritten { why, .. }) => return Err(why),
             }
         }
     }
 
     /// Reads the reply to a streamed response into `recv`, then closes the connection: a
-    /// streamed response ends its connection, and the next `/next` takes a fresh one.
+    /// streamed response ends its connection, and the next `/next` takes a fresh one. Also
+    /// after the stream failed: the reply may have arrived before the failure.
     #[cfg(feature = "streaming")]
     pub(crate) fn end_stream(&mut self, recv: &mut Recv, limit: usize) -> Result<(), Failure> {
-        let result = match self.stream.as_ref() {
-            Some(stream) => read_reply(stream, recv, limit, false).map(drop),
+        let result = match self.stream.take() {
+            Some(stream) => read_reply(&stream, recv, limit, false).map(drop),
             None => Err(Failure::Unsent {
                 reused: false,
                 why: Why::Closed,
             }),
         };
-        self.stream = None;
         result
     }
 
@@ -410,10 +420,17 @@ fn fill(buf: &mut Vec<u8>, mut write: impl FnMut(&mut [u8]) -> Option<usize>) ->
     }
 }
 
+/// A write that failed after `sent` bytes of the request had gone out.
+#[derive(Clone, Copy, Debug)]
+struct Unwritten {
+    sent: usize,
+    why: Why,
+}
+
 /// Writes `head` then each of `parts` in as few `writev` calls as the kernel allows (one,
 /// normally), up to four slices at a time.
 #[cfg(feature = "streaming")]
-fn write_parts(stream: &Socket, head: &[u8], parts: &[&[u8]]) -> Result<(), Why> {
+fn write_parts(stream: &Socket, head: &[u8], parts: &[&[u8]]) -> Result<(), Unwritten> {
     let mut sent = 0;
     loop {
         let mut slices = [IoSlice::new(&[]); 4];
@@ -433,17 +450,12 @@ fn write_parts(stream: &Socket, head: &[u8], parts: &[&[u8]]) -> Result<(), Why>
         if used == 0 {
             return Ok(());
         }
-        match sys::write_vectored(stream.fd(), slices.get(..used).unwrap_or_default()) {
-            Ok(0) => return Err(Why::Closed),
-            Ok(n) => sent += n,
-            Err(sys::EINTR) => {}
-            Err(code) => return Err(Why::Io(code)),
-        }
+        sent += write_some(stream, slices.get(..used).unwrap_or_default(), sent)?;
     }
 }
 
 /// Writes `head` then `body` in as few `writev` calls as the kernel allows (one, normally).
-fn write_all(stream: &Socket, head: &[u8], body: &[u8]) -> Result<(), Why> {
+fn write_all(stream: &Socket, head: &[u8], body: &[u8]) -> Result<(), Unwritten> {
     let mut sent = 0;
     loop {
         let rest_of_head = head.get(sent..).unwrap_or_default();
@@ -454,13 +466,20 @@ fn write_all(stream: &Socket, head: &[u8], body: &[u8]) -> Result<(), Why> {
             return Ok(());
         }
         let slices = [IoSlice::new(rest_of_head), IoSlice::new(rest_of_body)];
-        match sys::write_vectored(stream.fd(), &slices) {
-            Ok(0) => return Err(Why::Closed),
-            Ok(n) => sent += n,
-            Err(sys::EINTR) => {}
-            Err(code) => return Err(Why::Io(code)),
-        }
+        sent += write_some(stream, &slices, sent)?;
     }
+}
+
+/// One `writev` of `slices` (0 bytes when interrupted by a signal), after `sent` bytes of
+/// the same request.
+fn write_some(stream: &Socket, slices: &[IoSlice<'_>], sent: usize) -> Result<usize, Unwritten> {
+    let why = match sys::write_vectored(stream.fd(), slices) {
+        Ok(0) => Why::Closed,
+        Ok(n) => return Ok(n),
+        Err(sys::EINTR) => return Ok(0),
+        Err(code) => Why::Io(code),
+    };
+    Err(Unwritten { sent, why })
 }
 
 /// Reads one response (skipping interim 1xx ones) into `recv`. Returns whether the

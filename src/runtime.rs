@@ -236,38 +236,19 @@ impl Runtime {
             });
             return send(conn, recv, out, id);
         }
-        if let Some(why) = stream.finish(result.as_ref().err(), out) {
-            return log(&[
+        let broke = stream.finish(result.as_ref().err(), out);
+        // Read the reply even when the stream broke off: a refusal (410 for an invocation
+        // that has timed out, 413, 500) arrives before the server reads the stream.
+        let reply = conn.end_stream(recv, MAX_REPLY_BYTES);
+        if let (Some(why), Err(_)) = (broke, reply) {
+            log(&[
                 b"streamed response for ",
                 id,
                 b" broke off: ",
                 why.describe(&mut [0; DESCRIBED]),
             ]);
         }
-        match conn.end_stream(recv, MAX_REPLY_BYTES) {
-            Ok(()) => react(recv, id),
-            Err(Failure::Broken { head: true, why }) => {
-                log(&[
-                    b"streamed response for ",
-                    id,
-                    b": the reply broke off: ",
-                    why.describe(&mut [0; DESCRIBED]),
-                ]);
-                react(recv, id);
-            }
-            Err(
-                Failure::Unsent { why, .. }
-                | Failure::NoReply { why, .. }
-                | Failure::Broken { why, .. },
-            ) => {
-                log(&[
-                    b"streamed response for ",
-                    id,
-                    b" got no reply: ",
-                    why.describe(&mut [0; DESCRIBED]),
-                ]);
-            }
-        }
+        conclude(reply, recv, id);
     }
 
     /// `GET /next` until an invocation arrives, with its head in `recv.head` and its event
@@ -344,51 +325,56 @@ impl Runtime {
     }
 }
 
-/// Sends the prepared POST (for invocation `id`) with `body` and reacts to the reply: any
-/// 2xx is done; 413, 400, 403, 410 and other 4xx are logged and never re-posted (after a
-/// 413 Lambda has already failed the invocation with `Function.ResponseSizeTooLarge` and
-/// refuses an `/error`); 5xx ends the process. A POST that could not even be written into a
-/// reused connection (the server had closed it) is sent once more on a fresh one; a POST
-/// that was written but got no reply is not re-sent (Lambda may have acted on it: no
-/// invocation is answered twice). A reused connection is checked before each POST (one
-/// system call), so one the server closed while the handler ran is replaced first. A reply
-/// that breaks off after its head is logged, and its status still counts.
+/// Sends the prepared POST (for invocation `id`) with `body` and reacts to the reply (see
+/// [`conclude`]). A POST of which not one byte could be written into a reused connection
+/// (the server had closed it) is sent once more on a fresh one; once any byte of it has
+/// gone out it is never sent again, since the server may have it. A reused connection is
+/// checked before each POST (one system call), so one the server closed while the handler
+/// ran is replaced first.
 fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
     let mut retried = false;
     loop {
         match conn.exchange(recv, Some(body), MAX_REPLY_BYTES) {
-            Ok(()) => break,
             Err(Failure::Unsent { reused: true, .. }) if !retried => retried = true,
             Err(Failure::Unsent { why, .. }) => fail(b"POST", why, retried),
-            Err(Failure::NoReply { why, .. }) => {
-                return log(&[
-                    b"POST for ",
-                    id,
-                    b" got no reply (",
-                    why.describe(&mut [0; DESCRIBED]),
-                    b"); not re-sent",
-                ]);
-            }
-            Err(Failure::Broken { head, why }) => {
-                log(&[
-                    b"POST for ",
-                    id,
-                    b": the reply broke off: ",
-                    why.describe(&mut [0; DESCRIBED]),
-                ]);
-                if !head {
-                    return;
-                }
-                // Its status still counts: a 500 ends the process.
-                break;
-            }
+            result => return conclude(result, recv, id),
         }
     }
-    react(recv, id);
 }
 
-/// Reacts to the status of the reply to a POST for invocation `id` (in `recv`): see
-/// [`send`].
+/// Reacts to how the POST for invocation `id` ended, whether its request went out whole or
+/// was cut short by a server that answered first: a reply's status counts (see [`react`]),
+/// even when the reply broke off after its head; without a reply there is nothing to react
+/// to, so it is logged and the loop goes on.
+fn conclude(result: Result<(), Failure>, recv: &Recv, id: &[u8]) {
+    let (head, why) = match result {
+        Ok(()) => return react(recv, id),
+        Err(Failure::Broken { head, why }) => (head, why),
+        Err(Failure::Unsent { why, .. } | Failure::NoReply { why, .. }) => {
+            return log(&[
+                b"POST for ",
+                id,
+                b" got no reply (",
+                why.describe(&mut [0; DESCRIBED]),
+                b"); not re-sent",
+            ]);
+        }
+    };
+    log(&[
+        b"POST for ",
+        id,
+        b": the reply broke off: ",
+        why.describe(&mut [0; DESCRIBED]),
+    ]);
+    if head {
+        react(recv, id);
+    }
+}
+
+/// Reacts to the status of the reply to a POST for invocation `id` (in `recv`): any 2xx is
+/// done; 413, 400, 403, 410 and other 4xx are logged and never re-posted (after a 413
+/// Lambda has already failed the invocation with `Function.ResponseSizeTooLarge` and
+/// refuses an `/error`); 5xx ends the process.
 fn react(recv: &Recv, id: &[u8]) {
     let status = recv.head.status;
     if (200..300).contains(&status) {

@@ -126,6 +126,12 @@ pub enum Step {
         signal: std::path::PathBuf,
         reply: Vec<u8>,
     },
+    /// Refuse a request the way Go's `net/http` (Lambda's Runtime API) does: read its head
+    /// and at most `read` bytes of its body, send `reply` (or nothing, for `None`: a reset
+    /// that destroys the reply), shut the sending side, wait half a second as Go does, then
+    /// close with the rest of the body unread, which resets the connection. The request is
+    /// recorded with the body bytes read.
+    Refuse { read: usize, reply: Option<Vec<u8>> },
 }
 
 /// What happened when a bootstrap ran against the script.
@@ -335,6 +341,12 @@ impl Server {
             if let Step::ReplyWhenStreamed { signal, .. } = &step {
                 self.signal = Some(signal.clone());
             }
+            if let Step::Refuse { read, reply } = step {
+                if !self.refuse(read, reply.as_deref()) {
+                    return self.requests;
+                }
+                continue;
+            }
             if !self.read_request() {
                 return self.requests;
             }
@@ -366,6 +378,7 @@ impl Server {
                 Step::ReplyWhenStreamed { reply, .. } => {
                     let _ = conn.write_all(&reply);
                 }
+                Step::Refuse { .. } => unreachable!("handled above"),
                 Step::Park => {
                     if let Some(conn) = self.conn.take() {
                         self.parked.push(conn);
@@ -403,6 +416,63 @@ impl Server {
         self.requests
     }
 
+    /// [`Step::Refuse`]: answers the next request before reading its body (beyond `read`
+    /// bytes), then closes with the rest unread. False when the child is gone.
+    fn refuse(&mut self, read: usize, reply: Option<&[u8]>) -> bool {
+        let deadline = Instant::now() + IO_LIMIT;
+        let end = loop {
+            if self.conn.is_none() && !self.accept(deadline) {
+                return false;
+            }
+            if let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                let end = end + 4;
+                if self.pending.len() >= end + read {
+                    break end;
+                }
+            }
+            if !self.read_more(deadline) {
+                return false;
+            }
+        };
+        let mut request = parse_head(&self.pending[..end]);
+        request.body = self.pending[end..end + read].to_vec();
+        request.conn = self.conns - 1;
+        self.requests.push(request);
+        let conn = self.conn.take().expect("connection");
+        match reply {
+            Some(reply) => {
+                let _ = (&conn).write_all(reply);
+                let _ = conn.shutdown(Shutdown::Write);
+                // Go's rstAvoidanceDelay: the reply has time to arrive before the reset.
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            None => linger_zero(&conn),
+        }
+        // Closed with unread bytes in its receive queue: the kernel sends RST.
+        drop(conn);
+        self.pending.clear();
+        true
+    }
+
+    /// Reads what has arrived on the connection into `pending` (closing it at its end).
+    /// False when the child is gone or the deadline passed.
+    fn read_more(&mut self, deadline: Instant) -> bool {
+        let mut buf = [0u8; 64 * 1024];
+        let conn = self.conn.as_mut().expect("connection");
+        match conn.read(&mut buf) {
+            Ok(0) => self.close(),
+            Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if self.done.load(Ordering::SeqCst) || Instant::now() > deadline {
+                    return false;
+                }
+            }
+            Err(_) => self.close(),
+        }
+        true
+    }
+
     /// Closes the connection with a TCP reset: SO_LINGER with a zero timeout, then close.
     fn reset(&mut self) {
         if let Some(conn) = self.conn.take() {
@@ -431,18 +501,8 @@ impl Server {
                 self.requests.push(request);
                 return true;
             }
-            let mut buf = [0u8; 64 * 1024];
-            let conn = self.conn.as_mut().expect("connection");
-            match conn.read(&mut buf) {
-                Ok(0) => self.close(),
-                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    if self.done.load(Ordering::SeqCst) || Instant::now() > deadline {
-                        return false;
-                    }
-                }
-                Err(_) => self.close(),
+            if !self.read_more(deadline) {
+                return false;
             }
         }
     }
@@ -474,19 +534,12 @@ impl Server {
     /// A whole request from the bytes read so far, if they hold one.
     fn parse_pending(&mut self) -> Option<Request> {
         let end = self.pending.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-        // Lossy: a header echoed byte for byte may not be UTF-8 (shown as U+FFFD here).
-        let head = String::from_utf8_lossy(&self.pending[..end - 4]).into_owned();
-        let mut lines = head.split("\r\n");
-        let mut first = lines.next().expect("request line").split(' ');
-        let method = first.next().expect("method").to_owned();
-        let path = first.next().expect("path").to_owned();
-        assert_eq!(first.next(), Some("HTTP/1.1"), "request line of {head:?}");
-        let headers: Vec<(String, String)> = lines
-            .map(|l| {
-                let (n, v) = l.split_once(':').expect("header colon");
-                (n.to_owned(), v.trim().to_owned())
-            })
-            .collect();
+        let Request {
+            method,
+            path,
+            headers,
+            ..
+        } = parse_head(&self.pending[..end]);
         let chunked = headers.iter().any(|(n, v)| {
             n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
         });
@@ -525,6 +578,33 @@ impl Server {
             chunks,
             trailers,
         })
+    }
+}
+
+/// The request line and headers of a request head (`head` ends with the blank line); the
+/// rest of the request is left empty.
+fn parse_head(head: &[u8]) -> Request {
+    // Lossy: a header echoed byte for byte may not be UTF-8 (shown as U+FFFD here).
+    let head = String::from_utf8_lossy(&head[..head.len() - 4]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().expect("request line").split(' ');
+    let method = first.next().expect("method").to_owned();
+    let path = first.next().expect("path").to_owned();
+    assert_eq!(first.next(), Some("HTTP/1.1"), "request line of {head:?}");
+    let headers = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').expect("header colon");
+            (n.to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    Request {
+        conn: 0,
+        method,
+        path,
+        headers,
+        body: Vec::new(),
+        chunks: Vec::new(),
+        trailers: Vec::new(),
     }
 }
 
@@ -692,6 +772,17 @@ pub fn status(code: u16, message: &str) -> Vec<u8> {
     let body = format!("{{\"errorMessage\":\"{message}\",\"errorType\":\"Test\"}}");
     format!(
         "HTTP/1.1 {code} Status\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A reply with this status and a small JSON error body that closes the connection, as
+/// Go's `net/http` answers a request whose body it will not read.
+pub fn refusal(code: u16, message: &str) -> Vec<u8> {
+    let body = format!("{{\"errorMessage\":\"{message}\",\"errorType\":\"Test\"}}");
+    format!(
+        "HTTP/1.1 {code} Status\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
