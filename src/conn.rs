@@ -295,14 +295,13 @@ impl Conn {
     /// after the stream failed: the reply may have arrived before the failure.
     #[cfg(feature = "streaming")]
     pub(crate) fn end_stream(&mut self, recv: &mut Recv, limit: usize) -> Result<(), Failure> {
-        let result = match self.stream.take() {
+        match self.stream.take() {
             Some(stream) => read_reply(&stream, recv, limit, false).map(drop),
             None => Err(Failure::Unsent {
                 reused: false,
                 why: Why::Closed,
             }),
-        };
-        result
+        }
     }
 
     /// Drops a reused connection that the server closed (or sent something unasked on)
