@@ -281,15 +281,16 @@ impl Runtime {
                 .map(|s| s.get(&self.recv.buf));
             let body = if event.is_ok() { self.recv.body() } else { b"" };
             let (problem, detail): (&[u8], &[u8]) = match (status, id) {
-                (200..=299, Some(id)) if request::valid_request_id(id) => return event,
-                (200..=299, Some(id)) => (b" with an unsafe request id: ", id),
+                // Only a 200 is an invocation: another 2xx (cargo lambda's 204, which
+                // carries a request id) hands out nothing to answer.
+                (200, Some(id)) if request::valid_request_id(id) => return event,
+                (200, Some(id)) => (b" with an unsafe request id: ", id),
                 // 500: the Runtime API failed (Lambda restarts the runtime); 403: this
                 // runtime may not ask (the environment is going away).
                 (403 | 500, _) => (b": ", body),
                 // A 200 is an invocation: without an id it cannot be answered.
                 (200, None) => (b" with no request id", b""),
-                // Anything else (204 or another 2xx without an invocation, 404, 408, 429,
-                // 502...) may be passing: asked again a few times, with backoff, first.
+                // Anything else (204 or another 2xx, 404, 408, 429, 502...) may be passing: asked again a few times, with backoff, first.
                 _ if waits < MAX_NEXT_RETRIES && event.is_ok() => {
                     waits += 1;
                     crate::sys::sleep_ms(10 << waits);

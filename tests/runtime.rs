@@ -1040,6 +1040,34 @@ mod status_matrix {
     }
 
     #[test]
+    fn a_2xx_other_than_200_is_not_an_invocation_even_with_a_request_id() {
+        if child() {
+            tinylambda::run(echo)
+        }
+        // cargo lambda answers 204 with a request id when it has nothing to hand out.
+        let out = serve(
+            "status_matrix::a_2xx_other_than_200_is_not_an_invocation_even_with_a_request_id",
+            vec![
+                Step::Reply(
+                    b"HTTP/1.1 204 No Content\r\nLambda-Runtime-Aws-Request-Id: ghost-1\r\n\r\n"
+                        .to_vec(),
+                ),
+                Step::Reply(
+                    b"HTTP/1.1 202 Accepted\r\nLambda-Runtime-Aws-Request-Id: ghost-2\r\n\
+                      Content-Length: 2\r\n\r\n{}"
+                        .to_vec(),
+                ),
+                Step::Reply(event("real", b"event", &[])),
+                Step::Reply(accepted()),
+            ],
+        );
+        out.assert_ran_to_the_end();
+        let posts = out.posts();
+        assert_eq!(posts.len(), 1, "no handler call, no POST for a 204 or 202");
+        assert_response(posts[0], "real", b"event");
+    }
+
+    #[test]
     fn next_that_never_stops_answering_204_ends_the_process() {
         if child() {
             tinylambda::run(echo)
