@@ -290,7 +290,8 @@ impl Runtime {
                 (403 | 500, _) => (b": ", body),
                 // A 200 is an invocation: without an id it cannot be answered.
                 (200, None) => (b" with no request id", b""),
-                // Anything else (204 or another 2xx, 404, 408, 429, 502...) may be passing: asked again a few times, with backoff, first.
+                // Anything else (204 or another 2xx, 404, 408, 429, 502...) may be passing:
+                // asked again a few times, with backoff, first.
                 _ if waits < MAX_NEXT_RETRIES && event.is_ok() => {
                     waits += 1;
                     crate::sys::sleep_ms(10 << waits);
