@@ -1,12 +1,5 @@
 //! The libc calls std has no cheap equivalent for; the only `unsafe` code in the crate.
 //!
-//! - `_X_AMZN_TRACE_ID`: `std::env::set_var` goes through libc `setenv`, which in glibc
-//!   copies every new value and never frees the old ones: with a fresh trace id per
-//!   invocation, that is a leak of about 100 bytes per call. Instead the variable points at
-//!   one buffer of ours, rewritten in place: no allocation, no leak. Its entry is put into
-//!   (and taken out of) the C library's `environ` array directly, which `getenv`,
-//!   `std::env::var` and child processes read: `putenv` and `unsetenv` are about 700 bytes
-//!   of the C library, the few lines here less than half.
 //! - Log lines go to stderr with one `write(2)`: `std::io::stderr()` would add its
 //!   reentrant lock (about 600 bytes) for lines that are written whole anyway.
 //! - Backoff sleeps are a `poll` on no descriptors with a timeout: `std::thread::sleep`
@@ -36,9 +29,6 @@ unsafe extern "C" {
     /// POSIX `inet_pton`: 1 when `src` (NUL-terminated) is an address of family `af`,
     /// written to `dst` in network order.
     fn inet_pton(af: c_int, src: *const c_char, dst: *mut c_void) -> c_int;
-    /// The environment: a null-terminated array of `NAME=value` strings, which `getenv`
-    /// and `std::env::var` read and child processes inherit.
-    static mut environ: *mut *mut u8;
     /// The calling thread's `errno` (glibc and musl both name it so).
     fn __errno_location() -> *mut c_int;
 }
@@ -255,15 +245,19 @@ pub(crate) mod thread {
         let arg: *mut Task = Box::into_raw(Box::new(task));
         let mut attr = Attr([0; 128]);
         let mut thread = 0usize;
-        // SAFETY: `attr` is writable storage of the right size and alignment; `start`
-        // matches pthread_create's expected signature and `arg` stays valid (leaked) until
-        // `start` takes it back.
+        // SAFETY: `attr` is writable storage of the right size and alignment.
+        if unsafe { pthread_attr_init(&mut attr) } != 0 {
+            // SAFETY: the thread never started, so `arg` was not taken back.
+            drop(unsafe { Box::from_raw(arg) });
+            return false;
+        }
+        // SAFETY: `attr` was initialised above; `start` matches pthread_create's expected
+        // signature and `arg` stays valid (leaked) until `start` takes it back.
         let created = unsafe {
-            pthread_attr_init(&mut attr) == 0
-                && pthread_attr_setstacksize(&mut attr, STACK) == 0
+            pthread_attr_setstacksize(&mut attr, STACK) == 0
                 && pthread_create(&mut thread, &attr, start, arg.cast()) == 0
         };
-        // SAFETY: `attr` was initialised above (destroying it after use is required).
+        // SAFETY: `attr` was initialised above, and is destroyed once, after use.
         unsafe { pthread_attr_destroy(&mut attr) };
         if created {
             // SAFETY: a thread id pthread_create just returned.
@@ -279,24 +273,30 @@ pub(crate) mod thread {
 /// SIGTERM (and SIGINT) for graceful shutdown.
 ///
 /// The signal handler does only async-signal-safe things: it loads an atomic and calls
-/// `write(2)` on a pipe. Everything else (the user's callback, the exit) happens on an
-/// ordinary thread that blocks reading the other end of the pipe.
+/// `write(2)` on a non-blocking pipe, keeping the interrupted code's `errno`. Everything
+/// else (the user's callback, the exit) happens on an ordinary thread that blocks reading
+/// the other end of the pipe. Both ends are close-on-exec: processes the handler starts do
+/// not inherit them.
 #[cfg(feature = "graceful-shutdown")]
 pub(crate) mod signals {
     use std::ffi::{c_int, c_void};
     use std::sync::atomic::{AtomicI32, Ordering};
 
     unsafe extern "C" {
-        fn pipe(fds: *mut c_int) -> c_int;
+        fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
         fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize;
         /// `signal(2)`; the handler is passed and returned as an address.
         fn signal(signum: c_int, handler: usize) -> usize;
+        fn fcntl(fd: c_int, cmd: c_int, arg: c_int) -> c_int;
     }
 
     const SIGINT: c_int = 2;
     const SIGTERM: c_int = 15;
     /// `SIG_ERR`, what `signal` returns on failure.
     const SIG_ERR: usize = usize::MAX;
+    const O_CLOEXEC: c_int = 0o2000000;
+    const O_NONBLOCK: c_int = 0o4000;
+    const F_SETFL: c_int = 4;
 
     /// The pipe's write end, for the handler; -1 until installed.
     static WAKE: AtomicI32 = AtomicI32::new(-1);
@@ -304,9 +304,14 @@ pub(crate) mod signals {
     extern "C" fn on_signal(_signum: c_int) {
         let fd = WAKE.load(Ordering::Relaxed);
         if fd >= 0 {
+            // The interrupted code may be between a failed call and its look at `errno`.
+            let saved = super::errno();
             let byte = 1u8;
-            // SAFETY: write(2) is async-signal-safe; the buffer is a live local byte.
+            // SAFETY: write(2) is async-signal-safe; the buffer is a live local byte. A
+            // full pipe fails at once (non-blocking): a byte is already waiting then.
             unsafe { super::write(fd, (&raw const byte).cast(), 1) };
+            // SAFETY: the thread's own `errno`, written back as it was.
+            unsafe { *super::__errno_location() = saved };
         }
     }
 
@@ -314,11 +319,16 @@ pub(crate) mod signals {
     /// [`wait`]. `None` when the pipe or the handler cannot be set up.
     pub(crate) fn install() -> Option<c_int> {
         let mut fds: [c_int; 2] = [-1, -1];
-        // SAFETY: `fds` is a writable array of two ints, as pipe(2) requires.
-        if unsafe { pipe(fds.as_mut_ptr()) } != 0 {
+        // SAFETY: `fds` is a writable array of two ints, as pipe2(2) requires.
+        if unsafe { pipe2(fds.as_mut_ptr(), O_CLOEXEC) } != 0 {
             return None;
         }
         let [read_end, write_end] = fds;
+        // SAFETY: F_SETFL on a descriptor just made, with an int flag argument; O_CLOEXEC
+        // is a descriptor flag (F_SETFD), which this leaves as it is.
+        if unsafe { fcntl(write_end, F_SETFL, O_NONBLOCK) } != 0 {
+            return None;
+        }
         WAKE.store(write_end, Ordering::Relaxed);
         let handler = on_signal as extern "C" fn(c_int) as usize;
         // SAFETY: `on_signal` is an extern "C" function of the signature signal(2) expects
@@ -340,21 +350,38 @@ pub(crate) mod signals {
             }
         }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_handler_leaves_errno_as_it_found_it() {
+            // A write end that is not open: the handler's write fails (EBADF).
+            WAKE.store(1 << 20, Ordering::Relaxed);
+            // SAFETY: the thread's own `errno`.
+            unsafe { *super::super::__errno_location() = 42 };
+            on_signal(SIGTERM);
+            let after = super::super::errno();
+            WAKE.store(-1, Ordering::Relaxed);
+            assert_eq!(after, 42);
+        }
+    }
 }
 
-/// `_X_AMZN_TRACE_ID=`: how the variable's entry in the environment starts.
-const PREFIX: &[u8] = b"_X_AMZN_TRACE_ID=";
+/// The variable X-Ray SDKs read the current invocation's trace header from.
+const TRACE_VAR: &str = "_X_AMZN_TRACE_ID";
 
-/// Keeps `_X_AMZN_TRACE_ID` in step with the current invocation.
+/// Keeps `_X_AMZN_TRACE_ID` in step with the current invocation, through std's environment
+/// functions: they hold std's environment lock while they change the environment, which
+/// `std::env::var`, `std::env::set_var` and `Command::spawn` take too, so any thread that
+/// reads the environment through std sees the old value or the new one, never a mix.
+///
+/// What remains unsafe is what std's `set_var` documents: code outside std (C code calling
+/// `getenv`, say) reading the environment on another thread while the loop runs.
 pub(crate) struct TraceEnv {
-    /// `NAME=value\0`, leaked: the environment may point at it for the rest of the process.
-    /// Replaced by a larger one (and the old one leaked too) when a value does not fit,
-    /// which X-Ray headers (about 100 bytes) never need.
-    slot: &'static mut [u8],
-    /// The environment array installed here when the variable had no entry to take over
-    /// (empty before): it keeps room for the entry, so removing the variable and setting
-    /// it again allocates nothing.
-    array: Vec<*mut u8>,
+    /// Whether the variable may be set (it is removed when an invocation has no trace id).
+    present: bool,
     /// Set when several loops share the process: one environment cannot name the trace of
     /// each of their invocations, so it is left alone.
     #[cfg(feature = "concurrent")]
@@ -364,80 +391,36 @@ pub(crate) struct TraceEnv {
 impl TraceEnv {
     pub(crate) const fn new() -> Self {
         TraceEnv {
-            slot: &mut [],
-            array: Vec::new(),
+            present: true,
             #[cfg(feature = "concurrent")]
             disabled: false,
         }
     }
 
-    /// Sets the variable to `value`, or removes it for `None`. No allocation once the slot
-    /// exists (and, if the variable was ever missing, the array); no system call.
-    ///
-    /// Must be called from the loop thread while no other thread reads or writes the
-    /// environment: the same rule as `std::env::set_var`.
+    /// Sets the variable to `value`, or removes it for `None` (a value holding a NUL, which
+    /// the parser never lets through, counts as none). Costs std's lock and the C library's
+    /// `setenv` (one allocation for the new value; musl frees the old one, glibc keeps every
+    /// value it was ever given) or `unsetenv`; no system call.
     #[inline(never)]
     pub(crate) fn set(&mut self, value: Option<&str>) {
         #[cfg(feature = "concurrent")]
         if self.disabled {
             return;
         }
-        let entry = value.map(|value| {
-            let len = PREFIX.len() + value.len();
-            if self.slot.len() <= len {
-                // The old slot may still be in the environment until it is replaced
-                // below, so it is left in place (leaked); doubling bounds what is left
-                // behind to the size of the last slot.
-                let size = (len + 1).max(256).max(self.slot.len() * 2);
-                self.slot = Vec::leak(crate::log::zeroed(size));
+        match value.filter(|value| !value.contains('\0')) {
+            Some(value) => {
+                // SAFETY: std's lock orders this against every reader and writer that goes
+                // through std; the name is a constant without `=` or NUL and the value has
+                // no NUL. Readers outside std are the documented exception (see above).
+                unsafe { std::env::set_var(TRACE_VAR, value) };
+                self.present = true;
             }
-            crate::log::join(self.slot, &[PREFIX, value.as_bytes(), b"\0"]);
-            self.slot.as_mut_ptr()
-        });
-        // The variable's entries are taken out (the others keep their order) and the new
-        // one goes at the end: in the place an old entry left, or in an array of ours.
-        // SAFETY: `environ` is the C library's environment: null, or a null-terminated
-        // array of pointers to NUL-terminated strings, which nothing else reads or writes
-        // meanwhile (see above). Each entry is compared up to its first differing byte, at
-        // the latest its NUL. The array is only rewritten within its own entries and null,
-        // except an array of ours, which has `self.array.len()` slots. The slot is a
-        // NUL-terminated `NAME=value` that is never freed and only rewritten here. Header
-        // values have no NUL (the parser rejects control characters), so the variable is
-        // the whole value.
-        unsafe {
-            let env = environ;
-            let (mut count, mut kept) = (0, 0);
-            while !env.is_null() && !(*env.add(count)).is_null() {
-                let string = *env.add(count);
-                if !PREFIX.iter().enumerate().all(|(i, &b)| *string.add(i) == b) {
-                    *env.add(kept) = string;
-                    kept += 1;
-                }
-                count += 1;
+            None if self.present => {
+                // SAFETY: as above.
+                unsafe { std::env::remove_var(TRACE_VAR) };
+                self.present = false;
             }
-            if let Some(entry) = entry {
-                if kept == count && (env != self.array.as_mut_ptr() || count + 2 > self.array.len())
-                {
-                    // No room: a new array (the old one of ours is unused once replaced).
-                    let mut array = Vec::with_capacity(count + 2);
-                    let new = array.as_mut_ptr();
-                    if count > 0 {
-                        // (Only then is `env` known to be non-null, as the copy requires.)
-                        std::ptr::copy_nonoverlapping(env, new, count);
-                    }
-                    *new.add(count) = entry;
-                    *new.add(count + 1) = std::ptr::null_mut();
-                    array.set_len(count + 2);
-                    self.array = array;
-                    environ = new;
-                    return;
-                }
-                *env.add(kept) = entry;
-                kept += 1;
-            }
-            if !env.is_null() {
-                *env.add(kept) = std::ptr::null_mut();
-            }
+            None => {}
         }
     }
 }
@@ -505,71 +488,27 @@ mod tests {
     // One test only: the environment is process-wide and tests run in parallel threads.
     #[test]
     fn trace_id_is_set_rewritten_and_removed() {
+        let var = || std::env::var(TRACE_VAR).ok();
         let mut env = TraceEnv::new();
         env.set(Some("Root=1-a;Parent=b;Sampled=1"));
-        assert_eq!(
-            std::env::var("_X_AMZN_TRACE_ID").as_deref(),
-            Ok("Root=1-a;Parent=b;Sampled=1")
-        );
+        assert_eq!(var().as_deref(), Some("Root=1-a;Parent=b;Sampled=1"));
         env.set(Some("Root=2"));
-        assert_eq!(std::env::var("_X_AMZN_TRACE_ID").as_deref(), Ok("Root=2"));
+        assert_eq!(var().as_deref(), Some("Root=2"));
         env.set(None);
-        assert!(std::env::var("_X_AMZN_TRACE_ID").is_err());
+        assert_eq!(var(), None);
+        env.set(None);
+        assert_eq!(var(), None);
         env.set(Some("Root=3"));
-        assert_eq!(std::env::var("_X_AMZN_TRACE_ID").as_deref(), Ok("Root=3"));
-        let long = "x".repeat(1000);
-        env.set(Some(&long));
-        assert_eq!(
-            std::env::var("_X_AMZN_TRACE_ID").as_deref(),
-            Ok(long.as_str())
-        );
-        env.set(Some("Root=4"));
-        assert_eq!(std::env::var("_X_AMZN_TRACE_ID").as_deref(), Ok("Root=4"));
-        env.set(None);
-        env.set(None);
-        assert!(std::env::var("_X_AMZN_TRACE_ID").is_err());
-
-        // Removing and setting again, with the C library changing the environment in
-        // between (which may replace the array), leaves one entry and the other variables.
-        fn var(name: &str) -> Option<String> {
-            std::env::var(name).ok()
-        }
-        for round in 0..4 {
-            let value = format!("Root=round-{round}");
-            env.set(Some(&value));
-            // SAFETY: this test is the only one that writes the environment.
-            unsafe { std::env::set_var(format!("TINYLAMBDA_TEST_{round}"), "kept") };
-            assert_eq!(var("_X_AMZN_TRACE_ID"), Some(value.clone()));
-            env.set(None);
-            assert_eq!(var("_X_AMZN_TRACE_ID"), None);
-            env.set(Some(&value));
-            let entries = std::env::vars_os()
-                .filter(|(name, _)| name == "_X_AMZN_TRACE_ID")
-                .count();
-            assert_eq!(entries, 1);
-            for earlier in 0..=round {
-                assert_eq!(
-                    var(&format!("TINYLAMBDA_TEST_{earlier}")).as_deref(),
-                    Some("kept")
-                );
-            }
-        }
+        assert_eq!(var().as_deref(), Some("Root=3"));
+        env.set(Some("a\0b"));
+        assert_eq!(var(), None, "a value with a NUL counts as none");
         // A child process inherits it.
+        env.set(Some("Root=4"));
         let child = std::process::Command::new("sh")
             .args(["-c", "printf %s \"$_X_AMZN_TRACE_ID\""])
             .output()
             .unwrap();
-        assert_eq!(child.stdout, b"Root=round-3");
-        // An entry the C library made is taken over.
-        // SAFETY: as above.
-        unsafe { std::env::set_var("_X_AMZN_TRACE_ID", "from-std") };
-        env.set(Some("Root=5"));
-        assert_eq!(var("_X_AMZN_TRACE_ID").as_deref(), Some("Root=5"));
+        assert_eq!(child.stdout, b"Root=4");
         env.set(None);
-        assert_eq!(var("_X_AMZN_TRACE_ID"), None);
-        for round in 0..4 {
-            // SAFETY: as above.
-            unsafe { std::env::remove_var(format!("TINYLAMBDA_TEST_{round}")) };
-        }
     }
 }

@@ -131,3 +131,71 @@ fn without_an_extensions_api_sigterm_still_ends_the_process() {
     assert_eq!(out.code, None, "killed by the signal: {}", out.stderr);
     assert!(!out.stderr.contains("never"), "{}", out.stderr);
 }
+
+/// What this process's descriptors beyond stdin, stdout and stderr are (`pipe:[…]`,
+/// `socket:[…]`, a path), as listed for `pid` (`self` or a number) in `/proc`.
+fn descriptors(pid: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+    {
+        let Ok(entry) = entry else { continue };
+        let fd: u32 = entry.file_name().to_string_lossy().parse().unwrap_or(0);
+        if fd > 2 {
+            if let Ok(target) = std::fs::read_link(entry.path()) {
+                found.push(target.to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
+}
+
+/// The descriptors the bootstrap had before the runtime started (inherited from the test).
+static BEFORE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// The descriptors a child process started by the handler inherited from the runtime: those
+/// of a shell, less what the bootstrap had before the runtime started, one per line.
+fn inherited_descriptors(_: &[u8], _: &Context) -> Result<Vec<u8>, Error> {
+    let mut shell = std::process::Command::new("sh")
+        .args(["-c", "read line"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    let before = BEFORE.get().cloned().unwrap_or_default();
+    let from_runtime: Vec<String> = descriptors(&shell.id().to_string())
+        .into_iter()
+        .filter(|d| !before.contains(d))
+        .collect();
+    drop(shell.stdin.take());
+    shell.wait()?;
+    Ok(from_runtime.join("\n").into_bytes())
+}
+
+#[test]
+fn processes_the_handler_starts_inherit_neither_the_signal_pipe_nor_the_sockets() {
+    if child() {
+        BEFORE.get_or_init(|| descriptors("self"));
+        tinylambda::on_shutdown(|| {});
+        tinylambda::run(inherited_descriptors)
+    }
+    let out = serve(
+        "processes_the_handler_starts_inherit_neither_the_signal_pipe_nor_the_sockets",
+        vec![
+            Step::Reply(registered("4f2b1a9c-0000-4000-8000-00000000cafe")),
+            Step::Park,
+            Step::Reply(event("a", b"{}", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let response = out
+        .requests
+        .iter()
+        .find(|r| r.path.ends_with("/a/response"))
+        .expect("the response");
+    assert_eq!(
+        response.text(),
+        "",
+        "descriptors of the runtime a child process inherited"
+    );
+}
