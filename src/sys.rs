@@ -287,7 +287,7 @@ pub(crate) mod signals {
         fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize;
         /// `signal(2)`; the handler is passed and returned as an address.
         fn signal(signum: c_int, handler: usize) -> usize;
-        fn fcntl(fd: c_int, cmd: c_int, arg: c_int) -> c_int;
+        fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
     }
 
     const SIGINT: c_int = 2;
