@@ -1,8 +1,6 @@
 //! A streamed function URL response: status, headers and a cookie, then the body in lines
 //! that reach the caller as they are written. Needs `--features streaming`.
 
-use std::io::Write;
-
 use tinylambda::{Context, Error, Stream};
 
 fn handler(event: &[u8], _ctx: &Context, out: &mut Stream) -> Result<(), Error> {

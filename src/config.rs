@@ -1,7 +1,8 @@
 //! The function's configuration, read once from the environment Lambda sets.
 
-use std::env;
-use std::ffi::OsString;
+use alloc::string::String;
+
+use crate::sys::env;
 
 /// The environment variables behind [`Config`]'s text fields, in field order, separated by
 /// spaces (one string rather than an array of them: no table of pointers to relocate).
@@ -28,9 +29,8 @@ const MEMORY: usize = 8;
 /// group or stream).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The variables as they were at start (`None` when unset); one that is not UTF-8
-    /// reads as unset.
-    text: [Option<OsString>; TEXT_FIELDS],
+    /// The variables as they were at start (`None` when unset or not UTF-8).
+    text: [Option<String>; TEXT_FIELDS],
     memory_mb: u32,
     max_concurrency: u32,
 }
@@ -55,20 +55,17 @@ impl Config {
         let mut config = Config::default();
         let names = TEXT_VARS.split_ascii_whitespace();
         for (value, name) in config.text.iter_mut().zip(names) {
-            *value = env::var_os(name);
+            *value = env::var(name);
         }
         config.memory_mb = positive(config.text[MEMORY].as_ref()).unwrap_or(config.memory_mb);
-        config.max_concurrency = positive(env::var_os("AWS_LAMBDA_MAX_CONCURRENCY").as_ref())
+        config.max_concurrency = positive(env::var("AWS_LAMBDA_MAX_CONCURRENCY").as_ref())
             .unwrap_or(config.max_concurrency);
         config
     }
 
     /// The text field `i`, or `default` when unset or not UTF-8.
     fn text(&self, i: usize, default: &'static str) -> &str {
-        self.text[i]
-            .as_deref()
-            .and_then(|value| value.to_str())
-            .unwrap_or(default)
+        self.text[i].as_deref().unwrap_or(default)
     }
 
     /// `AWS_LAMBDA_FUNCTION_NAME`, or empty.
@@ -124,8 +121,8 @@ impl Config {
 }
 
 /// A positive decimal number that fits in u32, surrounding whitespace allowed.
-fn positive(text: Option<&OsString>) -> Option<u32> {
-    let n = crate::parse::parse_decimal(text?.as_encoded_bytes().trim_ascii())?;
+fn positive(text: Option<&String>) -> Option<u32> {
+    let n = crate::parse::parse_decimal(text?.as_bytes().trim_ascii())?;
     u32::try_from(n).ok().filter(|&n| n > 0)
 }
 

@@ -11,14 +11,16 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-use std::io::IoSlice;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::ops::Range;
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::ops::Range;
 
 use crate::endpoint::Endpoint;
 use crate::parse::{self, Chunked, Framing, Head, MAX_HEAD, Status};
 use crate::request::{self, PostHead};
-use crate::sys::{self, Socket};
+use crate::sys::{self, IoVec, Socket};
 
 /// The receive buffer's starting size: a 64 KiB event and a 64 KiB head fit without
 /// growing it. Pages are only touched as bytes arrive.
@@ -310,7 +312,7 @@ impl Conn {
     #[inline(never)]
     fn drop_if_closed(&mut self) {
         let closed = match &self.stream {
-            Some(stream) if self.reused => !crate::sys::quiet_and_open(stream.fd()),
+            Some(stream) if self.reused => !stream.quiet_and_open(),
             _ => false,
         };
         if closed {
@@ -376,7 +378,7 @@ fn open(host: &str, port: u16) -> Option<Result<Socket, i32>> {
 fn connect_any(addrs: &[SocketAddr]) -> Result<Socket, i32> {
     let mut error = 0;
     for addr in addrs {
-        match sys::connect_tcp(addr) {
+        match Socket::connect(addr) {
             Ok(socket) => return Ok(socket),
             Err(code) => error = code,
         }
@@ -432,7 +434,7 @@ struct Unwritten {
 fn write_parts(stream: &Socket, head: &[u8], parts: &[&[u8]]) -> Result<(), Unwritten> {
     let mut sent = 0;
     loop {
-        let mut slices = [IoSlice::new(&[]); 4];
+        let mut slices = [IoVec::EMPTY; 4];
         let mut used = 0;
         let mut skip = sent;
         for part in [head].iter().chain(parts) {
@@ -441,7 +443,7 @@ fn write_parts(stream: &Socket, head: &[u8], parts: &[&[u8]]) -> Result<(), Unwr
                 continue;
             }
             if let Some(slot) = slices.get_mut(used) {
-                *slot = IoSlice::new(part.get(skip..).unwrap_or_default());
+                *slot = IoVec::new(part.get(skip..).unwrap_or_default());
                 used += 1;
             }
             skip = 0;
@@ -464,15 +466,15 @@ fn write_all(stream: &Socket, head: &[u8], body: &[u8]) -> Result<(), Unwritten>
         if rest_of_head.is_empty() && rest_of_body.is_empty() {
             return Ok(());
         }
-        let slices = [IoSlice::new(rest_of_head), IoSlice::new(rest_of_body)];
+        let slices = [IoVec::new(rest_of_head), IoVec::new(rest_of_body)];
         sent += write_some(stream, &slices, sent)?;
     }
 }
 
 /// One `writev` of `slices` (0 bytes when interrupted by a signal), after `sent` bytes of
 /// the same request.
-fn write_some(stream: &Socket, slices: &[IoSlice<'_>], sent: usize) -> Result<usize, Unwritten> {
-    let why = match sys::write_vectored(stream.fd(), slices) {
+fn write_some(stream: &Socket, slices: &[IoVec<'_>], sent: usize) -> Result<usize, Unwritten> {
+    let why = match stream.write_vectored(slices) {
         Ok(0) => Why::Closed,
         Ok(n) => return Ok(n),
         Err(sys::EINTR) => return Ok(0),
@@ -604,10 +606,7 @@ fn more(stream: &Socket, recv: &mut Recv, cap: usize) -> Result<(), Why> {
         return Err(Why::Parse(error));
     }
     loop {
-        match sys::read(
-            stream.fd(),
-            recv.buf.get_mut(recv.filled..).unwrap_or_default(),
-        ) {
+        match stream.read(recv.buf.get_mut(recv.filled..).unwrap_or_default()) {
             Ok(0) => return Err(Why::Closed),
             Ok(n) => {
                 recv.filled += n;

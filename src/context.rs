@@ -6,8 +6,6 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::config::Config;
 use crate::parse::{HEADERS, Head, Header, parse_decimal};
 
@@ -81,10 +79,7 @@ impl<'a> Context<'a> {
     /// Linux).
     pub fn remaining_ms(&self) -> Option<u64> {
         let deadline = self.deadline_ms()?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        Some(deadline.saturating_sub(now))
+        Some(deadline.saturating_sub(crate::sys::now_ms()))
     }
 
     /// `Lambda-Runtime-Invoked-Function-Arn`: the ARN of the function, version or alias
@@ -161,6 +156,7 @@ impl<'a> Context<'a> {
 mod tests {
     use super::*;
     use crate::parse::{Status, parse_head};
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     fn parsed(raw: &[u8]) -> Head {
         match parse_head(raw) {

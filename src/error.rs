@@ -1,7 +1,9 @@
 //! The error a handler returns, reported to Lambda as `{"errorMessage","errorType"}`.
 
-use std::borrow::Cow;
-use std::fmt;
+use alloc::borrow::{Cow, ToOwned};
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use core::fmt;
 
 /// The `errorType` of errors made with `From` (from a `&str`, a `String`, a boxed error or a
 /// std error): `Function.Error`.
@@ -16,9 +18,10 @@ pub const DEFAULT_ERROR_TYPE: &str = "Function.Error";
 /// document; the caller sees `errorType` and `errorMessage`. Costs one `String` for the
 /// message (and one for the type, unless it is the default).
 ///
-/// A handler can use `?` on a `&str`, a `String`, `Box<dyn std::error::Error>` and the
-/// common std errors (I/O, parsing, UTF-8); each becomes a [`DEFAULT_ERROR_TYPE`] error with
-/// the source's message. For other error types, either return
+/// A handler can use `?` on a `&str`, a `String`, `Box<dyn core::error::Error>` and the
+/// common errors of `core` and `alloc` (parsing, UTF-8, formatting) and, with the `std`
+/// feature, of std (I/O, environment, time); each becomes a [`DEFAULT_ERROR_TYPE`] error
+/// with the source's message (formatted with `core::fmt`, which links it). For other error types, either return
 /// `Result<Vec<u8>, Box<dyn std::error::Error>>` from the handler (`run` accepts any error
 /// that converts into this one) or implement `From<YourError> for tinylambda::Error`.
 ///
@@ -80,7 +83,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 impl From<&str> for Error {
     fn from(message: &str) -> Self {
@@ -94,20 +97,21 @@ impl From<String> for Error {
     }
 }
 
-impl From<Box<dyn std::error::Error>> for Error {
-    fn from(error: Box<dyn std::error::Error>) -> Self {
+impl From<Box<dyn core::error::Error>> for Error {
+    fn from(error: Box<dyn core::error::Error>) -> Self {
         Error::with_default_type(error.to_string())
     }
 }
 
-impl From<Box<dyn std::error::Error + Send + Sync>> for Error {
-    fn from(error: Box<dyn std::error::Error + Send + Sync>) -> Self {
+impl From<Box<dyn core::error::Error + Send + Sync>> for Error {
+    fn from(error: Box<dyn core::error::Error + Send + Sync>) -> Self {
         Error::with_default_type(error.to_string())
     }
 }
 
-/// `From` for std errors, each reported with [`DEFAULT_ERROR_TYPE`] and its own message.
-macro_rules! from_std_errors {
+/// `From` for common error types, each reported with [`DEFAULT_ERROR_TYPE`] and its own
+/// message.
+macro_rules! from_errors {
     ($($ty:ty),* $(,)?) => {$(
         impl From<$ty> for Error {
             fn from(error: $ty) -> Self {
@@ -117,19 +121,23 @@ macro_rules! from_std_errors {
     )*};
 }
 
-from_std_errors!(
+from_errors!(
+    core::fmt::Error,
+    core::str::Utf8Error,
+    alloc::string::FromUtf8Error,
+    core::num::ParseIntError,
+    core::num::ParseFloatError,
+    core::num::TryFromIntError,
+    core::str::ParseBoolError,
+    core::char::ParseCharError,
+    core::net::AddrParseError,
+);
+
+#[cfg(feature = "std")]
+from_errors!(
     std::io::Error,
-    std::fmt::Error,
-    std::str::Utf8Error,
-    std::string::FromUtf8Error,
-    std::num::ParseIntError,
-    std::num::ParseFloatError,
-    std::num::TryFromIntError,
-    std::str::ParseBoolError,
-    std::char::ParseCharError,
-    std::net::AddrParseError,
     std::env::VarError,
-    std::time::SystemTimeError,
+    std::time::SystemTimeError
 );
 
 #[cfg(test)]
@@ -163,6 +171,11 @@ mod tests {
             "number too large to fit in target type"
         );
         assert_eq!(boxed().unwrap_err().message(), "boxed");
+    }
+
+    #[test]
+    #[cfg(feature = "std")]
+    fn question_mark_works_on_std_io_errors() {
         let io = Error::from(std::io::Error::other("disk"));
         assert_eq!(
             (io.error_type(), io.message()),

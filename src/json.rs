@@ -10,6 +10,8 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
+use alloc::vec::Vec;
+
 /// Appends the Lambda error document for `error_type` and `message` to `out`.
 pub fn push_error(out: &mut Vec<u8>, error_type: &str, message: &str) {
     out.extend_from_slice(b"{\"errorMessage\":");

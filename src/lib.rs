@@ -1,5 +1,6 @@
 //! The smallest and fastest way to run Rust on AWS Lambda's custom runtimes
-//! (`provided.al2023`): std only, one keep-alive connection, zero-copy parsing.
+//! (`provided.al2023`): no dependencies, one keep-alive connection, zero-copy parsing, with
+//! or without std.
 //!
 //! A handler is a plain function from the event's bytes to the response's bytes:
 //!
@@ -38,10 +39,22 @@
 //! invocation five more times (with backoff), and when it sends an invocation that cannot
 //! be answered (no request id, or an unsafe one). Lambda restarts the runtime in every case.
 //!
+//! # Without std
+//! The crate is `#![no_std]` with `alloc` when its default `std` feature is off
+//! (`default-features = false`): the whole runtime (transport, parser, status matrix,
+//! context, errors, init errors, and the `streaming`, `graceful-shutdown` and `concurrent`
+//! features) then runs on the C library, Linux only. A binary without std ends with
+//! [`main!`]`(handler)`, which defines its C `main`, panic handler and allocator (see
+//! [`nostd`]). What std adds: catching handler panics, `std::io::Write` for `Stream`, the
+//! `From` conversions of std's errors, std's environment lock for `_X_AMZN_TRACE_ID`, the
+//! `resolve` feature, and targets other than Linux (through std's portable facilities, so
+//! a handler's unit tests run on a laptop).
+//!
 //! # Modules
 //! [`parse`], [`request`] and [`endpoint`] are the `core`-only building blocks (no
 //! allocation), public so they can be tested and fuzzed on their own.
 
+#![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -53,6 +66,9 @@ pub mod endpoint;
 mod error;
 pub mod json;
 mod log;
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub mod nostd;
 pub mod parse;
 pub mod request;
 mod runtime;
@@ -62,6 +78,10 @@ mod shutdown;
 mod stream;
 #[allow(unsafe_code)]
 mod sys;
+
+extern crate alloc;
+
+use alloc::vec::Vec;
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
@@ -76,7 +96,7 @@ pub use runtime::{MAX_EVENT_BYTES, PANIC_ERROR_TYPE};
 #[cfg(feature = "graceful-shutdown")]
 pub use shutdown::{EXTENSION_NAME, on_shutdown};
 #[cfg(feature = "streaming")]
-pub use stream::{DEFAULT_STREAM_CONTENT_TYPE, HTTP_INTEGRATION_CONTENT_TYPE, Stream};
+pub use stream::{DEFAULT_STREAM_CONTENT_TYPE, HTTP_INTEGRATION_CONTENT_TYPE, Stream, StreamError};
 
 /// Runs `handler` for every invocation, forever.
 ///
@@ -88,6 +108,11 @@ pub use stream::{DEFAULT_STREAM_CONTENT_TYPE, HTTP_INTEGRATION_CONTENT_TYPE, Str
 /// The handler may be a function or a closure (`FnMut`, so it can keep state across
 /// invocations), and its error any type that converts into [`Error`], such as
 /// `Box<dyn std::error::Error>`.
+///
+/// With std, `_X_AMZN_TRACE_ID` is set through `std::env::set_var` on the loop thread, under
+/// std's environment lock: any thread may read it through `std::env` meanwhile. Code that
+/// reads the environment outside std (C code calling `getenv`) on another thread while the
+/// loop runs is the one thing that races with it (as with any `set_var`).
 ///
 /// Cost: one dynamic call per invocation (the loop is compiled once, not per handler).
 pub fn run<F, E>(mut handler: F) -> !
@@ -107,17 +132,13 @@ where
 /// error in HTTP trailers. The connection is closed after each streamed response.
 ///
 /// ```no_run
-/// use std::io::Write;
-///
-/// fn main() {
-///     tinylambda::run_streaming(|_event, _ctx, out| -> Result<(), tinylambda::Error> {
-///         out.http_response(200, &[("content-type", "text/plain")], &[])?;
-///         for i in 0..3 {
-///             writeln!(out, "line {i}")?;
-///         }
-///         Ok(())
-///     });
-/// }
+/// tinylambda::run_streaming(|_event, _ctx, out| -> Result<(), tinylambda::Error> {
+///     out.http_response(200, &[("content-type", "text/plain")], &[])?;
+///     for i in 0..3 {
+///         writeln!(out, "line {i}")?; // each piece reaches the caller at once
+///     }
+///     Ok(())
+/// });
 /// ```
 ///
 /// Behind the `streaming` Cargo feature, so that functions that do not stream do not pay a
@@ -150,9 +171,9 @@ where
     E: Into<Error>,
 {
     // Never freed: the loops run until the process exits.
-    let handler = Box::leak(Box::new(move |event: &[u8], ctx: &Context<'_>| {
-        handler(event, ctx).map_err(Into::into)
-    }));
+    let handler = alloc::boxed::Box::leak(alloc::boxed::Box::new(
+        move |event: &[u8], ctx: &Context<'_>| handler(event, ctx).map_err(Into::into),
+    ));
     runtime::Runtime::run_concurrent(handler)
 }
 
@@ -207,5 +228,5 @@ fn init_failed(error: &Error) -> ! {
         error.message().as_bytes(),
     ]);
     runtime::Runtime::from_env().report_init_error(error);
-    std::process::exit(1)
+    sys::exit(1)
 }

@@ -44,7 +44,7 @@ pub(crate) fn join(buf: &mut [u8], parts: &[&[u8]]) -> usize {
 #[inline(always)]
 pub(crate) fn fatal(parts: &[&[u8]]) -> ! {
     log(parts);
-    std::process::exit(1)
+    crate::sys::exit(1)
 }
 
 /// At most the first 200 bytes of a reply body, for a log line.
@@ -77,8 +77,8 @@ pub(crate) const DESCRIBED: usize = 64;
 /// `len` zero bytes, grown from an empty vector (what `vec![0; len]` does, but through the
 /// growth path the other buffers use, rather than code of its own).
 #[allow(clippy::slow_vector_initialization)] // On purpose: see above.
-pub(crate) fn zeroed(len: usize) -> Vec<u8> {
-    let mut buf = Vec::new();
+pub(crate) fn zeroed(len: usize) -> alloc::vec::Vec<u8> {
+    let mut buf = alloc::vec::Vec::new();
     buf.resize(len, 0);
     buf
 }

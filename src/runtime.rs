@@ -7,9 +7,10 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-use std::any::Any;
-use std::env;
-use std::panic::{self, AssertUnwindSafe};
+#[cfg(feature = "concurrent")]
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use crate::config::Config;
 use crate::conn::{Conn, Failure, Recv, Why};
@@ -22,7 +23,7 @@ use crate::parse::{self, Header};
 use crate::request::{self, Post, PostHead, cut};
 #[cfg(feature = "streaming")]
 use crate::stream::Stream;
-use crate::sys::TraceEnv;
+use crate::sys::env::{self, TraceEnv};
 
 /// The largest event accepted from `/next`: 16 MiB, well above Lambda's 6,291,556-byte
 /// limit. A larger event is reported to `/error` as `Runtime.EventTooLarge`.
@@ -71,13 +72,13 @@ impl Runtime {
     /// malformed endpoint ends the process with one line on stderr.
     pub(crate) fn from_env() -> Runtime {
         const VAR: &[u8] = b"AWS_LAMBDA_RUNTIME_API";
-        let Some(value) = env::var_os("AWS_LAMBDA_RUNTIME_API") else {
-            fatal(&[VAR, b" is not set (not on Lambda or an emulator?)"])
+        let Some(value) = env::var("AWS_LAMBDA_RUNTIME_API") else {
+            fatal(&[
+                VAR,
+                b" is not set (not on Lambda or an emulator?), or not UTF-8",
+            ])
         };
-        let Some(value) = value.to_str() else {
-            fatal(&[VAR, b" is not UTF-8"])
-        };
-        let endpoint = match Endpoint::parse(value) {
+        let endpoint = match Endpoint::parse(&value) {
             Ok(endpoint) => endpoint,
             Err(e) => fatal(&[VAR, b"=", value.as_bytes(), b" ", e.as_str().as_bytes()]),
         };
@@ -153,10 +154,7 @@ impl Runtime {
             Ok(()) => {
                 trace.set(ctx.trace_id());
                 let event = buf.get(recv.body.clone()).unwrap_or_default();
-                match panic::catch_unwind(AssertUnwindSafe(|| handler(event, &ctx))) {
-                    Ok(result) => result,
-                    Err(payload) => Err(panic_error(payload.as_ref())),
-                }
+                catching_panics(|| handler(event, &ctx))
             }
             Err(why) => Err(unreadable_event(&why)),
         };
@@ -212,10 +210,7 @@ impl Runtime {
             Ok(()) => {
                 trace.set(ctx.trace_id());
                 let event = buf.get(recv.body.clone()).unwrap_or_default();
-                match panic::catch_unwind(AssertUnwindSafe(|| handler(event, &ctx, &mut stream))) {
-                    Ok(result) => result,
-                    Err(payload) => Err(panic_error(payload.as_ref())),
-                }
+                catching_panics(|| handler(event, &ctx, &mut stream))
             }
             Err(why) => Err(unreadable_event(&why)),
         };
@@ -396,7 +391,7 @@ fn react(recv: &Recv, id: &[u8]) {
         excerpt(recv.body()),
     ]);
     if exit {
-        std::process::exit(1);
+        crate::sys::exit(1);
     }
 }
 
@@ -440,8 +435,24 @@ fn unreadable_event(why: &Why) -> Error {
     )
 }
 
+/// Calls `handler`; with std, a panic that unwinds out of it becomes a [`PANIC_ERROR_TYPE`]
+/// error (without std a panic ends the process: see `main!`).
+#[inline(always)]
+fn catching_panics<T>(handler: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    #[cfg(feature = "std")]
+    {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(handler))
+            .unwrap_or_else(|payload| Err(panic_error(payload.as_ref())))
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        handler()
+    }
+}
+
 /// The error reported for a handler panic caught in an unwinding build.
-fn panic_error(payload: &(dyn Any + Send)) -> Error {
+#[cfg(feature = "std")]
+fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
     Error::of(
         PANIC_ERROR_TYPE,
         ["handler panicked: ", payload_text(payload)].concat(),
@@ -449,7 +460,8 @@ fn panic_error(payload: &(dyn Any + Send)) -> Error {
 }
 
 /// The message of a panic payload (`&str` or `String`, as `panic!` makes).
-fn payload_text(payload: &(dyn Any + Send)) -> &str {
+#[cfg(feature = "std")]
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -464,6 +476,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "std")]
     fn panic_payloads_give_their_message() {
         assert_eq!(payload_text(&"static"), "static");
         assert_eq!(payload_text(&String::from("owned")), "owned");

@@ -12,7 +12,8 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-use std::env;
+use alloc::borrow::ToOwned;
+use alloc::boxed::Box;
 
 use crate::conn::{Conn, Recv};
 use crate::endpoint::Endpoint;
@@ -59,7 +60,7 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
     let waiter = sys::thread::spawn(Box::new(move || {
         sys::signals::wait(fd);
         callback();
-        std::process::exit(0)
+        sys::exit(0)
     }));
     if !waiter {
         log(&[b"graceful shutdown unavailable: cannot start its thread"]);
@@ -67,13 +68,13 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
     // The `/event/next` request stays in flight for the life of the process: the extension
     // is then "waiting", which is all Lambda asks of it. Its connection stays open because
     // it is never dropped.
-    std::mem::forget(conn);
+    core::mem::forget(conn);
 }
 
 /// Registers the extension and sends its first `/event/next`; returns its connection.
 /// `None` (after logging why) when that fails.
 fn register() -> Option<Conn> {
-    let value = env::var("AWS_LAMBDA_RUNTIME_API").ok()?;
+    let value = sys::env::var("AWS_LAMBDA_RUNTIME_API")?;
     let endpoint = Endpoint::parse(&value).ok()?;
     let mut conn = Conn::new(&endpoint);
     let mut recv = Recv::new();

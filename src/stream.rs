@@ -11,7 +11,11 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
 )]
 
-use std::io::{self, Write};
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
 
 use crate::conn::{Conn, Why};
 use crate::error::Error;
@@ -27,8 +31,13 @@ pub const HTTP_INTEGRATION_CONTENT_TYPE: &str =
     "application/vnd.awslambda.http-integration-response";
 
 /// The response of a streaming handler: write to it and each write reaches the caller at
-/// once, as one HTTP chunk (wrap it in a `std::io::BufWriter` to send fewer, larger
-/// chunks). Streams may be larger than buffered responses (up to 200 MB on Lambda).
+/// once, as one HTTP chunk. Streams may be larger than buffered responses (up to 200 MB on
+/// Lambda).
+///
+/// [`Stream::write_all`] and `write!`/`writeln!` (through [`Stream::write_fmt`]) work with
+/// and without std, and `?` turns their [`StreamError`] into an [`Error`]. With the `std`
+/// feature a `Stream` is also a `std::io::Write` (wrap it in a `std::io::BufWriter` to send
+/// fewer, larger chunks).
 ///
 /// If the handler fails before its first write, the invocation gets a normal `/error`; if
 /// it fails after, the stream ends with the error in HTTP trailers
@@ -64,19 +73,15 @@ impl<'a> Stream<'a> {
     /// Sets the response's `Content-Type` (default [`DEFAULT_STREAM_CONTENT_TYPE`]).
     ///
     /// # Errors
-    /// After the first write, when the head has gone out; and for a value with control
-    /// characters (CR or LF would split the request head).
-    pub fn set_content_type(&mut self, content_type: &str) -> io::Result<()> {
+    /// [`StreamError::Started`] after the first write, when the head has gone out;
+    /// [`StreamError::ControlCharacter`] for a value with control characters (CR or LF
+    /// would split the request head).
+    pub fn set_content_type(&mut self, content_type: &str) -> Result<(), StreamError> {
         if self.started {
-            return Err(io::Error::other(
-                "the response has started: set its content type before writing",
-            ));
+            return Err(StreamError::Started);
         }
         if content_type.bytes().any(|b| b < b' ' || b == 0x7f) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a content type cannot hold control characters",
-            ));
+            return Err(StreamError::ControlCharacter);
         }
         self.content_type = Some(content_type.to_owned());
         Ok(())
@@ -94,12 +99,60 @@ impl<'a> Stream<'a> {
         status: u16,
         headers: &[(&str, &str)],
         cookies: &[&str],
-    ) -> io::Result<()> {
+    ) -> Result<(), StreamError> {
         self.set_content_type(HTTP_INTEGRATION_CONTENT_TYPE)?;
         let mut prelude = Vec::new();
         json::push_http_prelude(&mut prelude, status, headers, cookies);
         self.write_all(&prelude)?;
         self.write_all(&[0; 8])
+    }
+
+    /// Sends `buf` as one chunk, at once. An empty `buf` sends nothing (an empty chunk would
+    /// end the stream).
+    ///
+    /// # Errors
+    /// [`StreamError::Broken`] when the connection to the Runtime API failed; every later
+    /// write fails the same way (the runtime reads the server's reply, if one came, after
+    /// the handler returns).
+    pub fn write_all(&mut self, buf: &[u8]) -> Result<(), StreamError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let mut size = [0u8; 18];
+        let line = request::chunk_size_line(buf.len(), &mut size);
+        self.send(&[line, buf, b"\r\n"])?;
+        self.written += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Writes formatted text (what `write!` and `writeln!` call), one chunk per piece of
+    /// the format. Links `core::fmt`.
+    ///
+    /// # Errors
+    /// As [`Stream::write_all`].
+    pub fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), StreamError> {
+        /// Forwards each piece to the stream, keeping the error `fmt` cannot carry.
+        struct Pieces<'s, 'a> {
+            stream: &'s mut Stream<'a>,
+            error: Option<StreamError>,
+        }
+        impl fmt::Write for Pieces<'_, '_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.stream.write_all(s.as_bytes()).map_err(|e| {
+                    self.error = Some(e);
+                    fmt::Error
+                })
+            }
+        }
+        let mut pieces = Pieces {
+            stream: self,
+            error: None,
+        };
+        match fmt::write(&mut pieces, args) {
+            Ok(()) => Ok(()),
+            // A `Display` implementation that failed on its own counts as a broken write.
+            Err(fmt::Error) => Err(pieces.error.unwrap_or(StreamError::Broken(0))),
+        }
     }
 
     /// How many body bytes have been sent.
@@ -114,9 +167,9 @@ impl<'a> Stream<'a> {
 
     /// Sends `parts` as the next piece of the chunked body, with the head first if the
     /// response has not started.
-    fn send(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+    fn send(&mut self, parts: &[&[u8]]) -> Result<(), StreamError> {
         if let Some(why) = self.failed {
-            return Err(io_error(why));
+            return Err(StreamError::from(why));
         }
         if !self.started {
             let content_type = self
@@ -130,7 +183,7 @@ impl<'a> Stream<'a> {
         self.started = true;
         self.conn.send_parts(with_head, parts).map_err(|why| {
             self.failed = Some(why);
-            io_error(why)
+            StreamError::from(why)
         })
     }
 
@@ -168,32 +221,82 @@ impl<'a> Stream<'a> {
 /// limited in size by servers (Go's default is 1 MiB).
 const MAX_TRAILER_MESSAGE: usize = 16 * 1024;
 
-impl Write for Stream<'_> {
-    /// Sends `buf` as one chunk, at once. An empty `buf` sends nothing (an empty chunk
-    /// would end the stream).
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
+/// Why a [`Stream`] write failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The connection to the Runtime API failed, with this OS error number (0 when the
+    /// server closed it). The runtime reads the server's reply, if one came (a refusal such
+    /// as 410 for an invocation that has timed out), after the handler returns.
+    Broken(i32),
+    /// The response has started: its content type can no longer be set.
+    Started,
+    /// A content type cannot hold control characters.
+    ControlCharacter,
+}
+
+impl StreamError {
+    /// What went wrong, in a few words.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StreamError::Broken(_) => "the Runtime API connection broke off",
+            StreamError::Started => "the response has started: set its content type before writing",
+            StreamError::ControlCharacter => "a content type cannot hold control characters",
         }
-        let mut size = [0u8; 18];
-        let line = request::chunk_size_line(buf.len(), &mut size);
-        self.send(&[line, buf, b"\r\n"])?;
-        self.written += buf.len() as u64;
+    }
+}
+
+impl From<Why> for StreamError {
+    fn from(why: Why) -> Self {
+        match why {
+            Why::Io(code) => StreamError::Broken(code),
+            _ => StreamError::Broken(0),
+        }
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::error::Error for StreamError {}
+
+impl From<StreamError> for Error {
+    /// A [`crate::DEFAULT_ERROR_TYPE`] error with the stream error's text.
+    fn from(error: StreamError) -> Self {
+        Error::from(error.as_str())
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<StreamError> for std::io::Error {
+    fn from(error: StreamError) -> Self {
+        use std::io::ErrorKind;
+        match error {
+            StreamError::Broken(code) if code != 0 => std::io::Error::from_raw_os_error(code),
+            StreamError::Broken(_) => std::io::Error::new(ErrorKind::BrokenPipe, error.as_str()),
+            StreamError::Started => std::io::Error::other(error.as_str()),
+            StreamError::ControlCharacter => {
+                std::io::Error::new(ErrorKind::InvalidInput, error.as_str())
+            }
+        }
+    }
+}
+
+/// With std, a stream is a writer like any other: `std::io::copy` into it, or wrap it in a
+/// `BufWriter`.
+#[cfg(feature = "std")]
+impl std::io::Write for Stream<'_> {
+    /// Sends `buf` as one chunk, at once (see [`Stream::write_all`]).
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Stream::write_all(self, buf)?;
         Ok(buf.len())
     }
 
     /// Nothing to do: every write has already been sent.
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-fn io_error(why: Why) -> io::Error {
-    match why {
-        Why::Io(code) if code != 0 => io::Error::from_raw_os_error(code),
-        _ => io::Error::new(
-            io::ErrorKind::BrokenPipe,
-            "the Runtime API connection is closed",
-        ),
     }
 }

@@ -189,8 +189,6 @@ fn a_result_posted_into_a_connection_that_was_already_dead_is_sent_on_a_fresh_on
 /// Streamed responses refused before the server reads them (`--features streaming`).
 #[cfg(feature = "streaming")]
 mod streamed {
-    use std::io::Write;
-
     use super::{posts, response_path};
     use crate::support::{Step, accepted, child, event, refusal, serve};
     use tinylambda::{Context, Error, Stream};

@@ -552,15 +552,20 @@ fn handler_error_posts_the_error_document_and_the_loop_goes_on() {
     assert_response(posts[3], "e4", b"fine");
 }
 
+/// Panics on the event `boom`.
+fn panics_on_boom(event: &[u8], _: &Context) -> Result<Vec<u8>, Error> {
+    if event == b"boom" {
+        panic!("the handler blew up on {}", "purpose");
+    }
+    Ok(b"survived".to_vec())
+}
+
+/// With std (and an unwinding build), a panic is caught and reported, and the loop goes on.
 #[test]
+#[cfg(feature = "std")]
 fn handler_panic_is_reported_and_the_loop_goes_on() {
     if child() {
-        tinylambda::run(|event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
-            if event == b"boom" {
-                panic!("the handler blew up on {}", "purpose");
-            }
-            Ok(b"survived".to_vec())
-        })
+        tinylambda::run(panics_on_boom)
     }
     let out = serve(
         "handler_panic_is_reported_and_the_loop_goes_on",
@@ -588,6 +593,37 @@ fn handler_panic_is_reported_and_the_loop_goes_on() {
         out.stderr.contains("the handler blew up on purpose"),
         "panic message logged"
     );
+}
+
+/// Without std nothing catches a panic: the process ends with the message on stderr and
+/// nothing posted for the invocation (Lambda reports `Runtime.ExitError` and starts a fresh
+/// runtime).
+#[test]
+#[cfg(not(feature = "std"))]
+fn without_std_a_handler_panic_ends_the_process_with_its_message() {
+    if child() {
+        tinylambda::run(panics_on_boom)
+    }
+    let out = serve(
+        "without_std_a_handler_panic_ends_the_process_with_its_message",
+        vec![
+            Step::Reply(event("p1", b"fine", &[])),
+            Step::Reply(accepted()),
+            Step::Reply(event("p2", b"boom", &[])),
+        ],
+    );
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the handler blew up on purpose"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.posts().len(),
+        1,
+        "nothing posted for the invocation that panicked"
+    );
+    assert_eq!(out.requests.len(), 3);
 }
 
 #[test]

@@ -24,6 +24,10 @@ fn registered(id: &str) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(
+    tinylambda_portable,
+    ignore = "SIGTERM is handled on Linux only, not by the portable fallback"
+)]
 fn sigterm_runs_the_callback_and_exits_zero() {
     if child() {
         tinylambda::on_shutdown(|| {
@@ -160,14 +164,15 @@ fn inherited_descriptors(_: &[u8], _: &Context) -> Result<Vec<u8>, Error> {
     let mut shell = std::process::Command::new("sh")
         .args(["-c", "read line"])
         .stdin(std::process::Stdio::piped())
-        .spawn()?;
+        .spawn()
+        .map_err(|e| e.to_string())?;
     let before = BEFORE.get().cloned().unwrap_or_default();
     let from_runtime: Vec<String> = descriptors(&shell.id().to_string())
         .into_iter()
         .filter(|d| !before.contains(d))
         .collect();
     drop(shell.stdin.take());
-    shell.wait()?;
+    shell.wait().map_err(|e| e.to_string())?;
     Ok(from_runtime.join("\n").into_bytes())
 }
 

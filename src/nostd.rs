@@ -1,0 +1,250 @@
+//! What a binary without std needs besides the runtime: a C `main`, a panic handler and a
+//! global allocator. [`main!`](crate::main) defines all three; this module holds the two
+//! pieces it uses, for a program that writes them out by hand:
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! extern crate alloc;
+//! use alloc::vec::Vec;
+//! use tinylambda::{Context, Error};
+//!
+//! fn handler(event: &[u8], _ctx: &Context) -> Result<Vec<u8>, Error> {
+//!     Ok(event.to_vec())
+//! }
+//!
+//! // 1. The entry point: the C runtime's start code calls `main`.
+//! #[unsafe(no_mangle)]
+//! extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
+//!     tinylambda::run(handler)
+//! }
+//!
+//! // 2. The panic handler: any function of this signature (this one writes the message and
+//! //    the place to stderr and exits with status 101).
+//! #[panic_handler]
+//! fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+//!     tinylambda::nostd::report_panic(info)
+//! }
+//!
+//! // 3. The allocator: any `GlobalAlloc` (this one is the C library's malloc).
+//! #[global_allocator]
+//! static ALLOCATOR: tinylambda::nostd::Malloc = tinylambda::nostd::Malloc;
+//! ```
+//!
+//! Every profile the binary is built with needs `panic = "abort"` (without std nothing can
+//! unwind): `[profile.dev]` and `[profile.release]` as well as `tiny`.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ffi::{c_int, c_void};
+use core::fmt;
+
+/// Defines what a binary without std needs to run `handler` (a function or closure as for
+/// [`run`](crate::run)) as a Lambda bootstrap: the C `main` the C runtime's start code calls
+/// (it runs the handler forever), a panic handler ([`nostd::report_panic`]: the message and
+/// where it happened on stderr, then exit status 101, which Lambda reports as
+/// `Runtime.ExitError` before it starts a fresh runtime), and a global allocator on the C
+/// library's `malloc` ([`nostd::Malloc`]).
+///
+/// ```ignore
+/// #![no_std]
+/// #![no_main]
+/// extern crate alloc;
+/// use alloc::vec::Vec;
+/// use tinylambda::{Context, Error};
+///
+/// fn handler(event: &[u8], _ctx: &Context) -> Result<Vec<u8>, Error> {
+///     Ok(event.to_vec())
+/// }
+///
+/// tinylambda::main!(handler);
+/// ```
+///
+/// The crate needs `#![no_std]` and `#![no_main]`, and `panic = "abort"` in every profile it
+/// builds with. To bring your own allocator or panic handler, write the three pieces out
+/// (see [`nostd`](crate::nostd)).
+///
+/// [`nostd::report_panic`]: crate::nostd::report_panic
+/// [`nostd::Malloc`]: crate::nostd::Malloc
+#[macro_export]
+macro_rules! main {
+    ($handler:expr) => {
+        /// The entry point the C runtime's start code calls: serves invocations forever.
+        #[unsafe(no_mangle)]
+        extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
+            $crate::run($handler)
+        }
+
+        /// Writes the panic's message and place to stderr and exits with status 101.
+        #[panic_handler]
+        fn tinylambda_panic(info: &::core::panic::PanicInfo<'_>) -> ! {
+            $crate::nostd::report_panic(info)
+        }
+
+        /// The C library's `malloc`.
+        #[global_allocator]
+        static TINYLAMBDA_ALLOCATOR: $crate::nostd::Malloc = $crate::nostd::Malloc;
+    };
+}
+
+unsafe extern "C" {
+    fn malloc(size: usize) -> *mut c_void;
+    fn calloc(count: usize, size: usize) -> *mut c_void;
+    fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
+    fn free(ptr: *mut c_void);
+    fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int;
+    fn _exit(code: c_int) -> !;
+}
+
+/// The alignment `malloc` guarantees on x86_64 and aarch64 (glibc and musl alike).
+const MALLOC_ALIGN: usize = 16;
+
+/// A global allocator on the C library's `malloc`, `calloc`, `realloc` and `free`
+/// (`posix_memalign` for alignments above 16 bytes): what std's `System` allocator does on
+/// Linux. Costs no code of its own beyond the calls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Malloc;
+
+/// Whether `malloc` itself gives memory aligned for `layout` (of `size` bytes).
+fn plain(align: usize, size: usize) -> bool {
+    align <= MALLOC_ALIGN && align <= size
+}
+
+// SAFETY: every method returns memory from the C library's allocator, aligned as asked (by
+// `malloc`'s own guarantee, or `posix_memalign`), or null; `dealloc` and `realloc` only
+// receive pointers these returned.
+unsafe impl GlobalAlloc for Malloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if plain(layout.align(), layout.size()) {
+            // SAFETY: any size may be asked of `malloc`.
+            unsafe { malloc(layout.size()).cast() }
+        } else {
+            aligned(layout)
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if plain(layout.align(), layout.size()) {
+            // SAFETY: as for `malloc`.
+            unsafe { calloc(1, layout.size()).cast() }
+        } else {
+            let ptr = aligned(layout);
+            if !ptr.is_null() {
+                // SAFETY: `ptr` holds `layout.size()` writable bytes.
+                unsafe { ptr.write_bytes(0, layout.size()) };
+            }
+            ptr
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: `ptr` came from `malloc`, `calloc`, `realloc` or `posix_memalign`.
+        unsafe { free(ptr.cast()) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if plain(layout.align(), new_size) {
+            // SAFETY: `ptr` came from this allocator; `realloc` keeps `malloc`'s alignment.
+            return unsafe { realloc(ptr.cast(), new_size).cast() };
+        }
+        // SAFETY: `new_size` is valid for the alignment, as `GlobalAlloc::realloc` requires.
+        let new = aligned(unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) });
+        if !new.is_null() {
+            // SAFETY: both blocks hold at least the smaller size and are distinct.
+            unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+            // SAFETY: `ptr` came from this allocator and is not used again.
+            unsafe { free(ptr.cast()) };
+        }
+        new
+    }
+}
+
+/// Memory for a layout `malloc` does not align enough, from `posix_memalign`; null when
+/// there is none.
+fn aligned(layout: Layout) -> *mut u8 {
+    let mut out = core::ptr::null_mut();
+    let align = layout.align().max(core::mem::size_of::<usize>());
+    // SAFETY: `align` is a power of two and a multiple of the pointer size, as required.
+    if unsafe { posix_memalign(&mut out, align, layout.size()) } != 0 {
+        return core::ptr::null_mut();
+    }
+    out.cast()
+}
+
+/// Writes `tinylambda: panicked at FILE:LINE:COLUMN: MESSAGE` to stderr as one line (a
+/// message longer than the line is cut) and ends the process at once with status 101, as
+/// a panic in a std program does. Lambda reports the invocation as `Runtime.ExitError` and
+/// starts a fresh runtime for the next one.
+pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let mut message = Text {
+        buf: [0; 512],
+        len: 0,
+    };
+    let message = match info.message().as_str() {
+        Some(text) => text.as_bytes(),
+        None => {
+            // Arguments to format: `core::fmt` into a buffer on the stack.
+            let _ = fmt::write(&mut message, format_args!("{}", info.message()));
+            message.buf.get(..message.len).unwrap_or_default()
+        }
+    };
+    let (file, line, column) = info
+        .location()
+        .map_or(("?", 0, 0), |l| (l.file(), l.line(), l.column()));
+    crate::log::log(&[
+        b"panicked at ",
+        file.as_bytes(),
+        b":",
+        crate::request::decimal(u64::from(line), &mut [0; 20]),
+        b":",
+        crate::request::decimal(u64::from(column), &mut [0; 20]),
+        b": ",
+        message,
+    ]);
+    // SAFETY: ends the process without running exit handlers, which may not expect to run
+    // on a thread that panicked.
+    unsafe { _exit(101) }
+}
+
+/// A fixed buffer `core::fmt` writes into, keeping what fits.
+struct Text {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl fmt::Write for Text {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.len += crate::log::join(
+            self.buf.get_mut(self.len..).unwrap_or_default(),
+            &[s.as_bytes()],
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malloc_gives_every_alignment_and_keeps_contents_across_realloc() {
+        for align in [1, 2, 8, 16, 32, 64, 4096] {
+            for size in [1, 7, 16, 100, 5000] {
+                let layout = Layout::from_size_align(size, align).unwrap();
+                // SAFETY: a non-zero size; the pointers are used within their sizes.
+                unsafe {
+                    let p = Malloc.alloc(layout);
+                    assert!(!p.is_null());
+                    assert_eq!(p as usize % align, 0, "align {align} size {size}");
+                    p.write_bytes(0xab, size);
+                    let q = Malloc.realloc(p, layout, size * 3);
+                    assert_eq!(q as usize % align, 0);
+                    assert!((0..size).all(|i| *q.add(i) == 0xab));
+                    Malloc.dealloc(q, Layout::from_size_align(size * 3, align).unwrap());
+                    let z = Malloc.alloc_zeroed(layout);
+                    assert!((0..size).all(|i| *z.add(i) == 0));
+                    Malloc.dealloc(z, layout);
+                }
+            }
+        }
+    }
+}

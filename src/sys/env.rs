@@ -1,0 +1,196 @@
+//! The process environment: the configuration Lambda passes in it, and `_X_AMZN_TRACE_ID`,
+//! which the runtime keeps in step with the current invocation.
+//!
+//! With std, both go through std's functions (`std::env::var_os`, `set_var`, `remove_var`):
+//! they hold std's environment lock, which `std::env::var` and `Command::spawn` take too, so
+//! any thread that reads the environment through std sees the old value or the new one,
+//! never a mix. Without std there is no such lock: the C library's `getenv`, `setenv` and
+//! `unsetenv`.
+//!
+//! What remains unsafe either way is what std's `set_var` documents: code that reads the
+//! environment outside std's lock (C code calling `getenv`, say) on another thread while the
+//! loop runs.
+
+use alloc::string::String;
+#[cfg(not(feature = "std"))]
+use alloc::vec::Vec;
+
+/// The variable X-Ray SDKs read the current invocation's trace header from.
+const TRACE_VAR: &str = "_X_AMZN_TRACE_ID";
+
+/// The value of the environment variable `name` (a constant of ours, without `=` or NUL),
+/// or `None` when it is unset or not UTF-8. Costs one lookup and one allocation.
+pub(crate) fn var(name: &str) -> Option<String> {
+    #[cfg(feature = "std")]
+    {
+        std::env::var_os(name)?.into_string().ok()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        c::var(name)
+    }
+}
+
+/// Keeps `_X_AMZN_TRACE_ID` in step with the current invocation (see the module
+/// documentation for who may read it meanwhile).
+pub(crate) struct TraceEnv {
+    /// Whether the variable may be set (it is removed when an invocation has no trace id).
+    present: bool,
+    /// Set when several loops share the process: one environment cannot name the trace of
+    /// each of their invocations, so it is left alone.
+    #[cfg(feature = "concurrent")]
+    disabled: bool,
+    /// `value\0`, for `setenv`.
+    #[cfg(not(feature = "std"))]
+    scratch: Vec<u8>,
+}
+
+impl TraceEnv {
+    pub(crate) const fn new() -> Self {
+        TraceEnv {
+            present: true,
+            #[cfg(feature = "concurrent")]
+            disabled: false,
+            #[cfg(not(feature = "std"))]
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Stops touching the environment (for concurrent loops).
+    #[cfg(feature = "concurrent")]
+    pub(crate) fn disable(&mut self) {
+        self.disabled = true;
+    }
+
+    /// Sets the variable to `value`, or removes it for `None` (a value holding a NUL, which
+    /// the parser never lets through, counts as none). Costs std's lock (with std) and the
+    /// C library's `setenv` (one allocation for the new value; musl frees the old one,
+    /// glibc keeps every value it was ever given) or `unsetenv`; no system call.
+    #[inline(never)]
+    pub(crate) fn set(&mut self, value: Option<&str>) {
+        #[cfg(feature = "concurrent")]
+        if self.disabled {
+            return;
+        }
+        match value.filter(|value| !value.contains('\0')) {
+            Some(value) => {
+                self.put(value);
+                self.present = true;
+            }
+            None if self.present => {
+                self.remove();
+                self.present = false;
+            }
+            None => {}
+        }
+    }
+
+    #[cfg(feature = "std")]
+    fn put(&mut self, value: &str) {
+        // SAFETY: std's lock orders this against every reader and writer that goes through
+        // std; the name is a constant without `=` or NUL and the value has no NUL. Readers
+        // outside std are the documented exception (see the module documentation).
+        unsafe { std::env::set_var(TRACE_VAR, value) };
+    }
+
+    #[cfg(feature = "std")]
+    fn remove(&mut self) {
+        // SAFETY: as in `put`.
+        unsafe { std::env::remove_var(TRACE_VAR) };
+    }
+
+    #[cfg(not(feature = "std"))]
+    fn put(&mut self, value: &str) {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(value.as_bytes());
+        self.scratch.push(0);
+        c::set(TRACE_VAR, &self.scratch);
+    }
+
+    #[cfg(not(feature = "std"))]
+    fn remove(&mut self) {
+        c::unset(TRACE_VAR);
+    }
+}
+
+/// The C library's environment functions, for programs without std.
+#[cfg(not(feature = "std"))]
+mod c {
+    use alloc::string::String;
+    use core::ffi::{c_char, c_int};
+
+    unsafe extern "C" {
+        fn getenv(name: *const c_char) -> *const c_char;
+        fn setenv(name: *const c_char, value: *const c_char, overwrite: c_int) -> c_int;
+        fn unsetenv(name: *const c_char) -> c_int;
+        fn strlen(s: *const c_char) -> usize;
+    }
+
+    /// `name` with a NUL after it, in a buffer on the stack (the names are ours and short).
+    fn nul_terminated(name: &str) -> [u8; 64] {
+        let mut buf = [0; 64];
+        if let Some(dst) = buf.get_mut(..name.len()).filter(|_| name.len() < 64) {
+            dst.copy_from_slice(name.as_bytes());
+        }
+        buf
+    }
+
+    pub(super) fn var(name: &str) -> Option<String> {
+        let name = nul_terminated(name);
+        // SAFETY: `name` is NUL-terminated. Nothing changes the environment meanwhile: the
+        // runtime reads its configuration before it starts threads or sets the trace id.
+        let value = unsafe { getenv(name.as_ptr().cast()) };
+        if value.is_null() {
+            return None;
+        }
+        // SAFETY: `getenv` returned a NUL-terminated string, valid until the environment
+        // changes (it is copied at once).
+        let bytes = unsafe { core::slice::from_raw_parts(value.cast::<u8>(), strlen(value)) };
+        core::str::from_utf8(bytes).ok().map(String::from)
+    }
+
+    /// `setenv(name, value)`; `value` ends with its NUL.
+    pub(super) fn set(name: &str, value: &[u8]) {
+        let name = nul_terminated(name);
+        // SAFETY: both strings are NUL-terminated; `setenv` copies them.
+        unsafe { setenv(name.as_ptr().cast(), value.as_ptr().cast(), 1) };
+    }
+
+    pub(super) fn unset(name: &str) {
+        let name = nul_terminated(name);
+        // SAFETY: `name` is NUL-terminated.
+        unsafe { unsetenv(name.as_ptr().cast()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test only: the environment is process-wide and tests run in parallel threads.
+    #[test]
+    fn trace_id_is_set_rewritten_and_removed() {
+        let read = || var(TRACE_VAR);
+        let mut env = TraceEnv::new();
+        env.set(Some("Root=1-a;Parent=b;Sampled=1"));
+        assert_eq!(read().as_deref(), Some("Root=1-a;Parent=b;Sampled=1"));
+        env.set(Some("Root=2"));
+        assert_eq!(read().as_deref(), Some("Root=2"));
+        env.set(None);
+        assert_eq!(read(), None);
+        env.set(None);
+        assert_eq!(read(), None);
+        env.set(Some("Root=3"));
+        assert_eq!(read().as_deref(), Some("Root=3"));
+        env.set(Some("a\0b"));
+        assert_eq!(read(), None, "a value with a NUL counts as none");
+        // A child process inherits it.
+        env.set(Some("Root=4"));
+        let child = std::process::Command::new("sh")
+            .args(["-c", "printf %s \"$_X_AMZN_TRACE_ID\""])
+            .output()
+            .unwrap();
+        assert_eq!(child.stdout, b"Root=4");
+        env.set(None);
+    }
+}

@@ -1,0 +1,107 @@
+//! The operating system behind a few small functions: the only `unsafe` code in the crate.
+//!
+//! - [`linux`]: on Linux (Lambda's only platform) the runtime calls the C library directly,
+//!   with or without std: the socket, its reads and writes with the error as the plain
+//!   `errno` number, stderr, sleeps and the IP address parser. Why each is not std's is
+//!   written there, with what it saves.
+//! - [`portable`]: anywhere else (a laptop running a handler's unit tests), the same
+//!   functions on std's portable facilities (`TcpStream`, `std::io::stderr`,
+//!   `std::thread`). It needs the `std` feature; `--cfg tinylambda_portable` selects it on
+//!   Linux too, which is how it is tested.
+//! - [`env`]: the environment (configuration reads, `_X_AMZN_TRACE_ID`): through std's
+//!   functions when std is there (they hold std's environment lock), through the C
+//!   library's without it.
+//! - [`thread`] and [`signals`], for the opt-in features.
+//!
+//! Exiting and the wall clock are here too: std's when std is there (its exit flushes
+//! `stdout`), the C library's without it.
+
+#[cfg(all(target_os = "linux", not(tinylambda_portable)))]
+mod linux;
+#[cfg(all(target_os = "linux", not(tinylambda_portable)))]
+pub(crate) use linux::*;
+
+#[cfg(all(
+    not(feature = "std"),
+    any(not(target_os = "linux"), tinylambda_portable)
+))]
+compile_error!(
+    "tinylambda without the `std` feature runs on Linux only (it calls the C library \
+     directly): enable the `std` feature for this target"
+);
+
+#[cfg(any(not(target_os = "linux"), tinylambda_portable))]
+mod portable;
+#[cfg(any(not(target_os = "linux"), tinylambda_portable))]
+pub(crate) use portable::*;
+
+pub(crate) mod env;
+#[cfg(feature = "graceful-shutdown")]
+pub(crate) mod signals;
+#[cfg(any(feature = "graceful-shutdown", feature = "concurrent"))]
+pub(crate) mod thread;
+
+use core::marker::PhantomData;
+
+/// One slice of a vectored write, laid out as the C library's `struct iovec`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct IoVec<'a> {
+    base: *const u8,
+    len: usize,
+    bytes: PhantomData<&'a [u8]>,
+}
+
+impl<'a> IoVec<'a> {
+    /// A slice of nothing.
+    #[cfg(feature = "streaming")]
+    pub(crate) const EMPTY: IoVec<'static> = IoVec::new(&[]);
+
+    pub(crate) const fn new(bytes: &'a [u8]) -> Self {
+        IoVec {
+            base: bytes.as_ptr(),
+            len: bytes.len(),
+            bytes: PhantomData,
+        }
+    }
+
+    /// The bytes again.
+    #[cfg(any(not(target_os = "linux"), tinylambda_portable))]
+    pub(crate) fn as_slice(&self) -> &'a [u8] {
+        // SAFETY: made from a slice that lives for 'a, in `new`.
+        unsafe { core::slice::from_raw_parts(self.base, self.len) }
+    }
+}
+
+/// Ends the process with `code`: std's `exit` (which flushes `stdout` first) with std, the C
+/// library's without.
+#[inline(always)]
+pub(crate) fn exit(code: i32) -> ! {
+    #[cfg(feature = "std")]
+    {
+        std::process::exit(code)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        unsafe extern "C" {
+            fn exit(code: core::ffi::c_int) -> !;
+        }
+        // SAFETY: the C library's exit, which runs its exit handlers and never returns.
+        unsafe { exit(code) }
+    }
+}
+
+/// Milliseconds since the Unix epoch, by the wall clock (0 before 1970). No system call on
+/// Linux (the vDSO answers).
+pub(crate) fn now_ms() -> u64 {
+    #[cfg(feature = "std")]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        linux::realtime_ms()
+    }
+}
