@@ -43,6 +43,16 @@ pub(crate) mod thread;
 
 use core::marker::PhantomData;
 
+// Without std, nothing else links the C library: this does, statically into a static
+// binary (musl's `crt-static` targets), dynamically otherwise.
+#[cfg(not(feature = "std"))]
+#[cfg_attr(
+    target_feature = "crt-static",
+    link(name = "c", kind = "static", modifiers = "-bundle")
+)]
+#[cfg_attr(not(target_feature = "crt-static"), link(name = "c"))]
+unsafe extern "C" {}
+
 /// One slice of a vectored write, laid out as the C library's `struct iovec`.
 #[repr(C)]
 #[derive(Clone, Copy)]
