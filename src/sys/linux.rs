@@ -27,7 +27,7 @@ unsafe extern "C" {
     pub(super) fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
     fn poll(fds: *mut c_void, nfds: usize, timeout_ms: c_int) -> c_int;
     fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
-    fn writev(fd: c_int, iov: *const IoVec<'_>, count: c_int) -> isize;
+    fn sendmsg(fd: c_int, message: *const MsgHdr, flags: c_int) -> isize;
     fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
     fn connect(fd: c_int, addr: *const u8, len: u32) -> c_int;
     fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: u32) -> c_int;
@@ -74,6 +74,19 @@ impl Drop for Socket {
         // SAFETY: the descriptor is ours (from `socket`) and closed only here, once.
         unsafe { close(self.0) };
     }
+}
+
+/// `struct msghdr` on 64-bit Linux (glibc's `size_t` lengths; musl's `int` lengths with
+/// zero padding after them lay out the same for values this small).
+#[repr(C)]
+struct MsgHdr<'a> {
+    name: *const c_void,
+    name_len: u32,
+    iov: *const IoVec<'a>,
+    iov_len: usize,
+    control: *const c_void,
+    control_len: usize,
+    flags: c_int,
 }
 
 /// `struct sockaddr_in6`, and `struct sockaddr_in` in its first 16 bytes: the IPv4 address
@@ -130,13 +143,25 @@ impl Socket {
         Ok(socket)
     }
 
-    /// Writes the `slices` with one `writev`, as `TcpStream::write_vectored` does, but with
-    /// the error as a plain OS error number (no `io::Error` to decode and drop).
-    /// `Err(EINTR)` means "call again".
+    /// Writes the `slices` with one `sendmsg` (a `writev` that takes flags), with the error
+    /// as a plain OS error number (no `io::Error` to decode and drop). `MSG_NOSIGNAL`: a
+    /// connection the server has reset is the error `EPIPE`, not the signal `SIGPIPE`,
+    /// which would end a program without std (std ignores `SIGPIPE` at start; a C program
+    /// does not). `Err(EINTR)` means "call again".
     pub(crate) fn write_vectored(&self, slices: &[IoVec<'_>]) -> Result<usize, c_int> {
-        // SAFETY: `IoVec` has `struct iovec`'s layout, and the slices are live for the
-        // call; a bad descriptor is an error return.
-        let n = unsafe { writev(self.0, slices.as_ptr(), slices.len() as c_int) };
+        const MSG_NOSIGNAL: c_int = 0x4000;
+        let message = MsgHdr {
+            name: core::ptr::null(),
+            name_len: 0,
+            iov: slices.as_ptr(),
+            iov_len: slices.len(),
+            control: core::ptr::null(),
+            control_len: 0,
+            flags: 0,
+        };
+        // SAFETY: `message` is a `struct msghdr` whose `IoVec`s (`struct iovec`'s layout)
+        // are live for the call; a bad descriptor is an error return.
+        let n = unsafe { sendmsg(self.0, &message, MSG_NOSIGNAL) };
         usize::try_from(n).map_err(|_| errno())
     }
 

@@ -16,6 +16,8 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod nostd;
+
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
