@@ -1,5 +1,5 @@
-//! The arm64 (Graviton) bootstraps as they are deployed: the `echo` example and
-//! `tinylambda-exec`, built with `--profile tiny --target aarch64-unknown-linux-musl` (linked
+//! The arm64 (Graviton) bootstraps as they are deployed: the `echo` example, the echo
+//! without std (`examples/nostd`, built by `support::nostd`) and `tinylambda-exec`, built with `--profile tiny --target aarch64-unknown-linux-musl` (linked
 //! by rust-lld, see `.cargo/config.toml`) and run under `qemu-aarch64-static`, against the
 //! scripted fake Runtime API in `support` and through `tinylambda-emu`, which runs natively
 //! and starts `qemu-aarch64-static BOOTSTRAP` as its bootstrap. Under emulation only
@@ -43,6 +43,8 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 struct Arm64 {
     qemu: PathBuf,
     echo: PathBuf,
+    /// The echo without std (`examples/nostd`).
+    nostd_echo: PathBuf,
     exec: PathBuf,
 }
 
@@ -102,9 +104,13 @@ fn prepare() -> Prepared {
     let (code, _, stderr) = run_child_output(build, BUILD_LIMIT);
     assert_eq!(code, Some(0), "the arm64 build failed: {stderr}");
     let out = target_dir.join(TARGET).join("tiny");
+    let Some(nostd) = support::nostd::binaries("arm64", TARGET) else {
+        return Prepared::Missing(format!("the no_std echo could not be built for {TARGET}"));
+    };
     Prepared::Ready(Arm64 {
         qemu,
         echo: out.join("examples/echo"),
+        nostd_echo: nostd.echo.clone(),
         exec: out.join("tinylambda-exec"),
     })
 }
@@ -129,6 +135,11 @@ fn target_installed() -> bool {
 }
 
 impl Arm64 {
+    /// The two echoes: the `echo` example (std) and the one without std.
+    fn echoes(&self) -> [&PathBuf; 2] {
+        [&self.echo, &self.nostd_echo]
+    }
+
     /// `qemu-aarch64-static BINARY`, ready to be a bootstrap.
     fn bootstrap(&self, binary: &Path) -> Command {
         let mut cmd = Command::new(&self.qemu);
@@ -238,7 +249,7 @@ fn the_arm64_bootstraps_are_static_aarch64_executables() {
         return;
     };
     const EM_AARCH64: u16 = 183;
-    for binary in [&arm64.echo, &arm64.exec] {
+    for binary in [&arm64.echo, &arm64.nostd_echo, &arm64.exec] {
         assert_eq!(
             elf_machine_and_interpreter(binary),
             (EM_AARCH64, false),
@@ -257,46 +268,48 @@ fn the_arm64_echo_answers_each_invocation_by_its_id_over_one_connection() {
     else {
         return;
     };
-    // (request id, event, extra headers on /next)
-    type Invocation<'a> = (&'a str, &'a [u8], &'a [(&'a str, &'a str)]);
-    let events: [Invocation; 3] = [
-        (
-            "id-0",
-            br#"{"hello":"arm64"}"#,
-            &[("Lambda-Runtime-Invocation-Id", "nonce-0")],
-        ),
-        ("id-1", b"", &[]),
-        ("2f1c-aa", b"\x00\xff binary \xc3", &[]),
-    ];
-    let mut steps = Vec::new();
-    for (id, body, extra) in events {
-        steps.push(Step::Reply(event(id, body, extra)));
-        steps.push(Step::Reply(accepted()));
+    for echo in arm64.echoes() {
+        // (request id, event, extra headers on /next)
+        type Invocation<'a> = (&'a str, &'a [u8], &'a [(&'a str, &'a str)]);
+        let events: [Invocation; 3] = [
+            (
+                "id-0",
+                br#"{"hello":"arm64"}"#,
+                &[("Lambda-Runtime-Invocation-Id", "nonce-0")],
+            ),
+            ("id-1", b"", &[]),
+            ("2f1c-aa", b"\x00\xff binary \xc3", &[]),
+        ];
+        let mut steps = Vec::new();
+        for (id, body, extra) in events {
+            steps.push(Step::Reply(event(id, body, extra)));
+            steps.push(Step::Reply(accepted()));
+        }
+        let out = arm64.serve(echo, &[], steps);
+        out.assert_ran_to_the_end();
+        let posts = out.posts();
+        assert_eq!(posts.len(), 3, "{:?}", out.requests);
+        for (post, (id, body, _)) in posts.iter().zip(events) {
+            assert_response(post, id, body);
+        }
+        assert_eq!(
+            posts[0].header("Lambda-Runtime-Invocation-Id"),
+            Some("nonce-0"),
+            "echoed when /next carried it"
+        );
+        assert_eq!(posts[1].header("Lambda-Runtime-Invocation-Id"), None);
+        assert!(
+            out.requests[0]
+                .header("User-Agent")
+                .is_some_and(|ua| ua.starts_with("tinylambda/")),
+            "{:?}",
+            out.requests[0]
+        );
+        assert!(
+            out.requests.iter().all(|r| r.conn == 0),
+            "one keep-alive connection for everything"
+        );
     }
-    let out = arm64.serve(&arm64.echo, &[], steps);
-    out.assert_ran_to_the_end();
-    let posts = out.posts();
-    assert_eq!(posts.len(), 3, "{:?}", out.requests);
-    for (post, (id, body, _)) in posts.iter().zip(events) {
-        assert_response(post, id, body);
-    }
-    assert_eq!(
-        posts[0].header("Lambda-Runtime-Invocation-Id"),
-        Some("nonce-0"),
-        "echoed when /next carried it"
-    );
-    assert_eq!(posts[1].header("Lambda-Runtime-Invocation-Id"), None);
-    assert!(
-        out.requests[0]
-            .header("User-Agent")
-            .is_some_and(|ua| ua.starts_with("tinylambda/")),
-        "{:?}",
-        out.requests[0]
-    );
-    assert!(
-        out.requests.iter().all(|r| r.conn == 0),
-        "one keep-alive connection for everything"
-    );
 }
 
 #[test]
@@ -306,41 +319,43 @@ fn the_arm64_echo_decodes_chunked_events_and_reconnects_after_connection_close()
     else {
         return;
     };
-    let big: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let closing = |bytes: Vec<u8>| {
-        let text = String::from_utf8(bytes).unwrap();
-        Step::ReplyClose(
-            text.replacen("\r\n", "\r\nConnection: close\r\n", 1)
-                .into_bytes(),
-        )
-    };
-    let out = arm64.serve(
-        &arm64.echo,
-        &[],
-        vec![
-            Step::Reply(chunked_event("c0", &big, &[2049, 1])),
-            Step::Reply(accepted()),
-            Step::Dribble(chunked_event("c1", b"dribbled, chunked", &[1, 7, 300])),
-            Step::Reply(accepted()),
-            closing(event("k0", b"closed after the event", &[])),
-            closing(accepted()),
-            Step::Reply(event("k1", b"on a fresh connection", &[])),
-            Step::Reply(accepted()),
-        ],
-    );
-    out.assert_ran_to_the_end();
-    let posts = out.posts();
-    assert_eq!(posts.len(), 4, "{:?}", out.requests);
-    assert_response(posts[0], "c0", &big);
-    assert_response(posts[1], "c1", b"dribbled, chunked");
-    assert_response(posts[2], "k0", b"closed after the event");
-    assert_response(posts[3], "k1", b"on a fresh connection");
-    let conns: Vec<usize> = out.requests.iter().map(|r| r.conn).collect();
-    assert_eq!(
-        &conns[..8],
-        &[0, 0, 0, 0, 0, 1, 2, 2],
-        "a new connection after each Connection: close, then kept"
-    );
+    for echo in arm64.echoes() {
+        let big: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let closing = |bytes: Vec<u8>| {
+            let text = String::from_utf8(bytes).unwrap();
+            Step::ReplyClose(
+                text.replacen("\r\n", "\r\nConnection: close\r\n", 1)
+                    .into_bytes(),
+            )
+        };
+        let out = arm64.serve(
+            echo,
+            &[],
+            vec![
+                Step::Reply(chunked_event("c0", &big, &[2049, 1])),
+                Step::Reply(accepted()),
+                Step::Dribble(chunked_event("c1", b"dribbled, chunked", &[1, 7, 300])),
+                Step::Reply(accepted()),
+                closing(event("k0", b"closed after the event", &[])),
+                closing(accepted()),
+                Step::Reply(event("k1", b"on a fresh connection", &[])),
+                Step::Reply(accepted()),
+            ],
+        );
+        out.assert_ran_to_the_end();
+        let posts = out.posts();
+        assert_eq!(posts.len(), 4, "{:?}", out.requests);
+        assert_response(posts[0], "c0", &big);
+        assert_response(posts[1], "c1", b"dribbled, chunked");
+        assert_response(posts[2], "k0", b"closed after the event");
+        assert_response(posts[3], "k1", b"on a fresh connection");
+        let conns: Vec<usize> = out.requests.iter().map(|r| r.conn).collect();
+        assert_eq!(
+            &conns[..8],
+            &[0, 0, 0, 0, 0, 1, 2, 2],
+            "a new connection after each Connection: close, then kept"
+        );
+    }
 }
 
 #[test]
@@ -348,21 +363,23 @@ fn the_arm64_echo_round_trips_six_mib_events_in_both_framings() {
     let Some(arm64) = arm64("the_arm64_echo_round_trips_six_mib_events_in_both_framings") else {
         return;
     };
-    let big: Vec<u8> = (0..MAX_PAYLOAD).map(|i| (i % 253) as u8).collect();
-    let out = arm64.serve(
-        &arm64.echo,
-        &[],
-        vec![
-            Step::Reply(event("big-length", &big, &[])),
-            Step::Reply(accepted()),
-            Step::Reply(chunked_event("big-chunked", &big, &[65536, 1, 1 << 20])),
-            Step::Reply(accepted()),
-        ],
-    );
-    out.assert_ran_to_the_end();
-    let posts = out.posts();
-    assert_response(posts[0], "big-length", &big);
-    assert_response(posts[1], "big-chunked", &big);
+    for echo in arm64.echoes() {
+        let big: Vec<u8> = (0..MAX_PAYLOAD).map(|i| (i % 253) as u8).collect();
+        let out = arm64.serve(
+            echo,
+            &[],
+            vec![
+                Step::Reply(event("big-length", &big, &[])),
+                Step::Reply(accepted()),
+                Step::Reply(chunked_event("big-chunked", &big, &[65536, 1, 1 << 20])),
+                Step::Reply(accepted()),
+            ],
+        );
+        out.assert_ran_to_the_end();
+        let posts = out.posts();
+        assert_response(posts[0], "big-length", &big);
+        assert_response(posts[1], "big-chunked", &big);
+    }
 }
 
 #[test]
@@ -371,48 +388,51 @@ fn the_arm64_echo_reports_a_broken_event_and_obeys_the_apis_errors() {
     else {
         return;
     };
-    // Content-Length promises 100 bytes; 10 arrive, then the server closes.
-    let mut cut =
+    for echo in arm64.echoes() {
+        // Content-Length promises 100 bytes; 10 arrive, then the server closes.
+        let mut cut =
         b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: short\r\nContent-Length: 100\r\n\r\n"
             .to_vec();
-    cut.extend_from_slice(b"0123456789");
-    let out = arm64.serve(
-        &arm64.echo,
-        &[],
-        vec![
-            Step::Cut(cut),
-            Step::Reply(accepted()),
-            Step::Reply(event("refused", b"too big for Lambda", &[])),
-            Step::Reply(status(413, "Exceeded maximum allowed payload size")),
-            Step::Reply(event("after", b"still serving", &[])),
-            Step::Reply(accepted()),
-        ],
-    );
-    // The script ends with a 500 on /next, which ends the process with status 1.
-    out.assert_ran_to_the_end();
-    let posts = out.posts();
-    assert_eq!(posts.len(), 3, "no /error after the 413: {posts:?}");
-    assert_eq!(posts[0].path, "/2018-06-01/runtime/invocation/short/error");
-    assert_eq!(
-        posts[0].header("Lambda-Runtime-Function-Error-Type"),
-        Some("Runtime.InvalidEvent")
-    );
-    assert_response(posts[1], "refused", b"too big for Lambda");
-    assert_response(posts[2], "after", b"still serving");
-    assert!(
-        out.stderr.contains("POST for refused returned 413"),
-        "{}",
-        out.stderr
-    );
+        cut.extend_from_slice(b"0123456789");
+        let out = arm64.serve(
+            echo,
+            &[],
+            vec![
+                Step::Cut(cut),
+                Step::Reply(accepted()),
+                Step::Reply(event("refused", b"too big for Lambda", &[])),
+                Step::Reply(status(413, "Exceeded maximum allowed payload size")),
+                Step::Reply(event("after", b"still serving", &[])),
+                Step::Reply(accepted()),
+            ],
+        );
+        // The script ends with a 500 on /next, which ends the process with status 1.
+        out.assert_ran_to_the_end();
+        let posts = out.posts();
+        assert_eq!(posts.len(), 3, "no /error after the 413: {posts:?}");
+        assert_eq!(posts[0].path, "/2018-06-01/runtime/invocation/short/error");
+        assert_eq!(
+            posts[0].header("Lambda-Runtime-Function-Error-Type"),
+            Some("Runtime.InvalidEvent")
+        );
+        assert_response(posts[1], "refused", b"too big for Lambda");
+        assert_response(posts[2], "after", b"still serving");
+        assert!(
+            out.stderr.contains("POST for refused returned 413"),
+            "{}",
+            out.stderr
+        );
 
-    // No Runtime API at all: one line naming the variable, status 1.
-    let (code, stderr) = run_child(arm64.bootstrap(&arm64.echo));
-    assert_eq!(code, Some(1), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
-    assert!(
-        stderr.starts_with("tinylambda: ") && stderr.contains("AWS_LAMBDA_RUNTIME_API is not set"),
-        "{stderr:?}"
-    );
+        // No Runtime API at all: one line naming the variable, status 1.
+        let (code, stderr) = run_child(arm64.bootstrap(echo));
+        assert_eq!(code, Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+        assert!(
+            stderr.starts_with("tinylambda: ")
+                && stderr.contains("AWS_LAMBDA_RUNTIME_API is not set"),
+            "{stderr:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -485,21 +505,22 @@ fn the_arm64_echo_answers_through_tinylambda_emu_up_to_lambdas_limit() {
     let Some(arm64) = arm64(test) else {
         return;
     };
-    let (code, stdout, stderr) = arm64.emu_invoke(&arm64.echo, r#"{"hello":"arm64"}"#, &[]);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(stdout, br#"{"hello":"arm64"}"#);
-    assert!(stderr.contains("START RequestId: "), "{stderr}");
+    for echo in arm64.echoes() {
+        let (code, stdout, stderr) = arm64.emu_invoke(echo, r#"{"hello":"arm64"}"#, &[]);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(stdout, br#"{"hello":"arm64"}"#);
+        assert!(stderr.contains("START RequestId: "), "{stderr}");
 
-    // The largest event Lambda takes, which the emulator sends chunked (as Lambda does
-    // above 2048 bytes) and the response of the same size.
-    let dir = scratch(test);
-    let file = dir.join("event.json");
-    let big: Vec<u8> = (0..MAX_PAYLOAD).map(|i| b'a' + (i % 26) as u8).collect();
-    fs::write(&file, &big).unwrap();
-    let (code, stdout, stderr) =
-        arm64.emu_invoke(&arm64.echo, &format!("@{}", file.display()), &[]);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout == big, "{} bytes back", stdout.len());
+        // The largest event Lambda takes, which the emulator sends chunked (as Lambda does
+        // above 2048 bytes) and the response of the same size.
+        let dir = scratch(test);
+        let file = dir.join("event.json");
+        let big: Vec<u8> = (0..MAX_PAYLOAD).map(|i| b'a' + (i % 26) as u8).collect();
+        fs::write(&file, &big).unwrap();
+        let (code, stdout, stderr) = arm64.emu_invoke(echo, &format!("@{}", file.display()), &[]);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(stdout == big, "{} bytes back", stdout.len());
+    }
 }
 
 #[test]

@@ -220,15 +220,11 @@ fn event(len: usize, seed: usize) -> Vec<u8> {
     out
 }
 
-#[test]
-fn echo_example_answers_a_hundred_invocations_byte_for_byte() {
-    let Some(cargo_lambda) =
-        cargo_lambda("echo_example_answers_a_hundred_invocations_byte_for_byte")
-    else {
-        return;
-    };
-    let mut emu = Emulator::start(&cargo_lambda, "echo");
-    emu.run_bootstrap(Command::new(echo_example()));
+/// Runs `echo` under cargo lambda and checks a hundred invocations of three sizes come back
+/// byte for byte.
+fn answers_a_hundred_invocations(cargo_lambda: &Path, echo: &Path, name: &str) {
+    let mut emu = Emulator::start(cargo_lambda, name);
+    emu.run_bootstrap(Command::new(echo));
     let sizes = [10, 3 * 1024, 1024 * 1024];
     for i in 0..100 {
         let body = event(sizes[i % 3], i);
@@ -241,6 +237,28 @@ fn echo_example_answers_a_hundred_invocations_byte_for_byte() {
             body.len()
         );
     }
+}
+
+#[test]
+fn echo_example_answers_a_hundred_invocations_byte_for_byte() {
+    let Some(cargo_lambda) =
+        cargo_lambda("echo_example_answers_a_hundred_invocations_byte_for_byte")
+    else {
+        return;
+    };
+    answers_a_hundred_invocations(&cargo_lambda, &echo_example(), "echo");
+}
+
+#[test]
+fn the_echo_without_std_answers_a_hundred_invocations_byte_for_byte() {
+    let test = "the_echo_without_std_answers_a_hundred_invocations_byte_for_byte";
+    let Some(cargo_lambda) = cargo_lambda(test) else {
+        return;
+    };
+    let Some(nostd) = support::nostd::binaries(test, support::nostd::TARGET) else {
+        return;
+    };
+    answers_a_hundred_invocations(&cargo_lambda, &nostd.echo, "nostd-echo");
 }
 
 #[test]

@@ -403,7 +403,10 @@ fn sigterm_runs_the_shutdown_callback_and_exits_zero() {
         out.stderr
     );
     assert_eq!(out.requests[0].path, "/2020-01-01/extension/register");
-    let response = out.requests.iter().find(|r| r.path.ends_with("/a/response"));
+    let response = out
+        .requests
+        .iter()
+        .find(|r| r.path.ends_with("/a/response"));
     assert_eq!(response.map(|r| r.body.as_slice()), Some(&b"work"[..]));
 }
 
