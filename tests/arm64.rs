@@ -1,6 +1,7 @@
 //! The arm64 (Graviton) bootstraps as they are deployed: the `echo` example, the echo
-//! without std (`examples/nostd`, built by `support::nostd`) and `tinylambda-exec`, built with `--profile tiny --target aarch64-unknown-linux-musl` (linked
-//! by rust-lld, see `.cargo/config.toml`) and run under `qemu-aarch64-static`, against the
+//! without std (`examples/nostd`, built by `support::nostd`) and `tinylambda-exec`, built
+//! with `--profile tiny --target aarch64-unknown-linux-musl` (linked by rust-lld, see
+//! `.cargo/config.toml`) and run under `qemu-aarch64-static`, against the
 //! scripted fake Runtime API in `support` and through `tinylambda-emu`, which runs natively
 //! and starts `qemu-aarch64-static BOOTSTRAP` as its bootstrap. Under emulation only
 //! correctness counts: nothing here is timed.
