@@ -7,10 +7,11 @@
 //! the "128 MB Lambda" CPU limit), prints a markdown report and writes it to
 //! `benches/RESULTS.md` with the machine and the date. Figures are medians over the rounds.
 //!
-//! Peers: the C floor (`benches/peers/floor.c`, `cc -O2`, and `cc -O2 -static`),
-//! tinylambda's echo example (`release`, and `tiny` static musl when that target is
-//! installed), the official `lambda_runtime` echo (`benches/peers/official/`, its own Cargo
-//! project), `tinylambda-exec` (`tiny` static musl) running the shell peer's bash handler
+//! Peers: the C floor (`benches/peers/floor.c`, `cc -O2`, `cc -O2 -static`, and static
+//! with musl, `musl-gcc -O2 -static`, when musl-tools is installed), tinylambda's echo
+//! example (`release`, and `tiny` static musl when that target is installed), the echo
+//! without std (`examples/nostd`, `tiny` static musl), the official `lambda_runtime` echo
+//! (`benches/peers/official/`, its own Cargo project), `tinylambda-exec` (`tiny` static musl) running the shell peer's bash handler
 //! per call and persistent, and the classic bash + curl bootstrap
 //! (`benches/peers/bash-curl/`, when bash and curl are installed). A peer that cannot be
 //! built or run has a row that says why.
@@ -244,6 +245,23 @@ fn build_peers(root: &Path, work: &Path) -> Vec<Peer> {
         );
         peers.push(binary_peer(key, name, built.map(|()| out)));
     }
+    // The floor for the no_std echo: static, on the same C library.
+    let out = peers_dir.join("floor-musl");
+    let built = match missing(&["musl-gcc"]) {
+        Some(_) => Err("not built: musl-gcc is not installed (apt-get install musl-tools)".into()),
+        None => run_quietly(
+            Command::new("musl-gcc")
+                .args(["-O2", "-static", "-o"])
+                .arg(&out)
+                .arg(root.join("benches/peers/floor.c")),
+        )
+        .map(|()| out),
+    };
+    peers.push(binary_peer(
+        "floor-musl",
+        "C floor, static musl (`musl-gcc -O2 -static`)",
+        built,
+    ));
 
     let build = |what: &[&str], args: &[&str], path: PathBuf| {
         run_quietly(
@@ -287,6 +305,13 @@ fn build_peers(root: &Path, work: &Path) -> Vec<Peer> {
         "tiny",
         "tinylambda echo, `tiny` static musl",
         tiny(ECHO, "examples/echo"),
+    ));
+    let nostd_manifest = root.join("examples/nostd/Cargo.toml");
+    let nostd_manifest = nostd_manifest.to_string_lossy();
+    peers.push(binary_peer(
+        "nostd",
+        "tinylambda echo without std, `tiny` static musl",
+        tiny(&["--manifest-path", &nostd_manifest], "echo"),
     ));
 
     eprintln!("compare: building the official lambda_runtime echo (the first build takes minutes)");
@@ -840,7 +865,7 @@ fn report(root: &Path, settings: &Settings, peers: &[Peer], throttle: &Throttle)
         }
     }
 
-    let _ = writeln!(out, "## Goals (issue 3), from this run\n");
+    let _ = writeln!(out, "## Goals, from this run\n");
     let _ = writeln!(
         out,
         "Each tinylambda build against the C floor of the same linkage: `release` (glibc, \
@@ -894,6 +919,23 @@ fn report(root: &Path, settings: &Settings, peers: &[Peer], throttle: &Throttle)
     }
     let _ = writeln!(
         out,
+        "\nThe echo without std against the static musl C floor (the same C library, the same \
+         start-up code):\n"
+    );
+    for (what, f) in [
+        ("CPU", &cpu as &dyn Fn(&str) -> Option<f64>),
+        ("latency p50", &p50),
+        ("cold start", &cold),
+    ] {
+        out.push_str(&goal(
+            &format!("tinylambda without std {what} vs its floor"),
+            over(f("nostd"), f("floor-musl")),
+            1.1,
+            true,
+        ));
+    }
+    let _ = writeln!(
+        out,
         "\nFor shell users (no goal set): bash + curl uses {} the CPU per invocation of \
          tinylambda-exec starting the handler per call, and {} that of the persistent handler.",
         over(cpu("bash"), cpu("exec")).map_or("—".into(), |r| format!("{r:.1}x")),
@@ -902,7 +944,7 @@ fn report(root: &Path, settings: &Settings, peers: &[Peer], throttle: &Throttle)
     let _ = writeln!(
         out,
         "\nReproduce: `cargo bench --bench compare` (needs `cc`; `rustup target add {MUSL}` for the \
-         musl row; bash and curl for their row; crates.io for the official row; a writable cgroup \
+         musl rows; musl-gcc (`apt-get install musl-tools`) for the static musl floor; bash and curl for their row; crates.io for the official row; a writable cgroup \
          for the 128 MB table; shorter: `COMPARE_ROUNDS=1 COMPARE_N=2000 cargo bench --bench compare`)."
     );
     out

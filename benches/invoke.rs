@@ -96,8 +96,9 @@ fn median(values: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Builds the floor with `cc -O2` and the echo example as `release` and as `tiny` static
-/// musl, in a target directory of its own (the outer cargo may hold the main one).
+/// Builds the floor with `cc -O2`, the echo example as `release` and as `tiny` static musl,
+/// and the echo without std (`examples/nostd`) as `tiny` static musl, in a target directory
+/// of its own (the outer cargo may hold the main one).
 fn build_peers() -> Vec<Peer> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = root.join("target/bench-peers");
@@ -136,6 +137,16 @@ fn build_peers() -> Vec<Peer> {
         peers.push(Peer {
             name: "tinylambda echo, tiny static musl",
             path: out.join(format!("{musl}/tiny/examples/echo")),
+        });
+        run(Command::new(&cargo)
+            .current_dir(root)
+            .args(["build", "--quiet", "--manifest-path"])
+            .arg(root.join("examples/nostd/Cargo.toml"))
+            .args(["--profile", "tiny", "--target", musl, "--target-dir"])
+            .arg(&out));
+        peers.push(Peer {
+            name: "tinylambda echo without std, tiny static musl",
+            path: out.join(format!("{musl}/tiny/echo")),
         });
     } else {
         eprintln!("skipping the musl build: `rustup target add {musl}` to include it");
