@@ -2,7 +2,9 @@
 //! environment would suffer from: memory that grows, file descriptors that leak, latency
 //! that drifts.
 //!
-//! `cargo bench --bench soak` builds the echo example (`release`), starts it under
+//! `cargo bench --bench soak` builds the echo example (`tiny` static musl, as deployed;
+//! `SOAK_BUILD=release` for the glibc `release` build, `SOAK_BUILD=nostd` for the echo
+//! without std), starts it under
 //! `tinylambda-emu` in its serve mode (`--port 0`), and drives the emulator's invoke endpoint
 //! (`POST /2015-03-31/functions/function/invocations`) over one keep-alive connection from
 //! 127.0.0.1, one invocation after another, checking every response byte for byte against
@@ -18,7 +20,8 @@
 //! date.
 //!
 //! Environment (defaults in brackets): `SOAK_N` [1000000] invocations, `SOAK_PAYLOAD` [64]
-//! event bytes (at least 32). The default run takes a few minutes; `SOAK_N=20000` is a quick
+//! event bytes (at least 32), `SOAK_BUILD` [tiny-musl] which echo (`tiny-musl`, `release`,
+//! `nostd`). The default run takes a few minutes; `SOAK_N=20000` is a quick
 //! check.
 
 use std::fmt::Write as _;
@@ -91,7 +94,8 @@ struct Window {
 
 /// Runs the soak; returns the report and whether every requirement held.
 fn soak(root: &Path, n: u64, payload: usize) -> Result<(String, bool), String> {
-    let echo = build_echo(root)?;
+    let build = Build::from_env()?;
+    let echo = build_echo(root, build)?;
     eprintln!("soak: {n} invocations of {payload}-byte events through tinylambda-emu");
     let emu = Emulator::start(&echo)?;
     let bootstrap = emu.bootstrap()?;
@@ -179,6 +183,7 @@ fn soak(root: &Path, n: u64, payload: usize) -> Result<(String, bool), String> {
     let growth = end.rss_kib as i64 - baseline.rss_kib as i64;
     let passed = same_process && growth < GROWTH_LIMIT_KIB as i64 && log.unexpected.is_empty();
     let report = report(&Summary {
+        build,
         n,
         payload,
         elapsed,
@@ -197,14 +202,71 @@ fn soak(root: &Path, n: u64, payload: usize) -> Result<(String, bool), String> {
 // ---------------------------------------------------------------------------------------
 // The bootstrap and the emulator
 
-/// Builds the echo example in `release` under `target/soak`; returns its path.
-fn build_echo(root: &Path) -> Result<PathBuf, String> {
+/// Which echo bootstrap is soaked (`SOAK_BUILD`).
+#[derive(Clone, Copy)]
+enum Build {
+    /// The echo example, `tiny` static musl: the deployment the README recommends.
+    TinyMusl,
+    /// The echo example, `release` (glibc, dynamic).
+    Release,
+    /// The echo without std (`examples/nostd`), `tiny` static musl.
+    NoStd,
+}
+
+impl Build {
+    fn from_env() -> Result<Build, String> {
+        match std::env::var("SOAK_BUILD").as_deref() {
+            Err(_) | Ok("tiny-musl") => Ok(Build::TinyMusl),
+            Ok("release") => Ok(Build::Release),
+            Ok("nostd") => Ok(Build::NoStd),
+            Ok(other) => Err(format!(
+                "SOAK_BUILD={other}: use tiny-musl (the default), release or nostd"
+            )),
+        }
+    }
+
+    /// How the report names it.
+    fn describe(self) -> &'static str {
+        match self {
+            Build::TinyMusl => "The echo example (`tiny` static musl)",
+            Build::Release => "The echo example (`release`, glibc)",
+            Build::NoStd => "The echo without std (`examples/nostd`, `tiny` static musl)",
+        }
+    }
+}
+
+/// Builds the echo bootstrap under `target/soak`; returns its path.
+fn build_echo(root: &Path, build: Build) -> Result<PathBuf, String> {
+    const MUSL: &str = "x86_64-unknown-linux-musl";
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = root.join("target/soak");
-    eprintln!("soak: building the echo example (release)");
+    let manifest = root.join("examples/nostd/Cargo.toml");
+    let (args, path): (Vec<&str>, PathBuf) = match build {
+        Build::TinyMusl => (
+            vec!["--profile", "tiny", "--target", MUSL, "--example", "echo"],
+            target.join(MUSL).join("tiny/examples/echo"),
+        ),
+        Build::Release => (
+            vec!["--release", "--example", "echo"],
+            target.join("release/examples/echo"),
+        ),
+        Build::NoStd => (
+            vec![
+                "--profile",
+                "tiny",
+                "--target",
+                MUSL,
+                "--manifest-path",
+                manifest.to_str().unwrap_or_default(),
+            ],
+            target.join(MUSL).join("tiny/echo"),
+        ),
+    };
+    eprintln!("soak: building: {}", build.describe());
     let output = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "--quiet", "--release", "--example", "echo"])
+        .args(["build", "--quiet"])
+        .args(&args)
         .arg("--target-dir")
         .arg(&target)
         .stdout(Stdio::null())
@@ -213,11 +275,11 @@ fn build_echo(root: &Path) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "building the echo example failed: {}",
+            "building the echo failed: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
-    Ok(target.join("release/examples/echo"))
+    Ok(path)
 }
 
 /// What the emulator printed besides its `START`/`END`/`REPORT` lines.
@@ -534,6 +596,7 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 // The report
 
 struct Summary {
+    build: Build,
     n: u64,
     payload: usize,
     elapsed: Duration,
@@ -563,11 +626,11 @@ fn report(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "The echo example (`release`) under `tinylambda-emu` (serve mode), invoked {} times \
-         with {}-byte JSON events, one after another over one keep-alive connection to the \
+        "{} under `tinylambda-emu` (serve mode), invoked {} times with {}-byte JSON events, one after another over one keep-alive connection to the \
          invoke endpoint on 127.0.0.1; every response compared byte for byte with its event. \
          {} in {:.0} s ({} invocations/s). Memory and descriptors are the bootstrap's, from \
          `/proc/PID/status` and `/proc/PID/fd`.\n",
+        s.build.describe(),
         thousands(s.n),
         s.payload,
         if s.same_process {
