@@ -1131,6 +1131,44 @@ fn a_missing_or_unrunnable_handler_is_an_init_error() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Command line
+
+/// Runs `tinylambda-exec ARGS` outside Lambda (no `AWS_LAMBDA_RUNTIME_API`): exit code,
+/// stdout and stderr.
+fn exec_with_args(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = support::as_bootstrap(support::through_runner(EXEC));
+    cmd.args(args).stdout(std::process::Stdio::piped());
+    let (code, stdout, stderr) = support::run_child_output(cmd, Duration::from_secs(30));
+    (code, String::from_utf8(stdout).unwrap(), stderr)
+}
+
+#[test]
+fn help_and_version_answer_without_a_runtime_api() {
+    for flag in ["--help", "-h"] {
+        let (code, stdout, stderr) = exec_with_args(&[flag]);
+        assert_eq!(code, Some(0), "{flag}: {stderr}");
+        assert!(stdout.starts_with("tinylambda-exec "), "{flag}: {stdout}");
+        for topic in ["_HANDLER", "TINYLAMBDA_PERSISTENT", "TINYLAMBDA_WEB_URL"] {
+            assert!(stdout.contains(topic), "{flag} mentions {topic}: {stdout}");
+        }
+        assert!(stderr.is_empty(), "{flag}: {stderr}");
+    }
+    let (code, stdout, stderr) = exec_with_args(&["--version"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("tinylambda-exec {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let (code, stdout, stderr) = exec_with_args(&["--port", "9000"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(
+        stderr,
+        "tinylambda-exec: unexpected argument --port (it takes none on Lambda; see --help)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // Through tinylambda-emu: the Runtime API of the emulator rather than a script
 
 const EMU: &str = env!("CARGO_BIN_EXE_tinylambda-emu");

@@ -34,6 +34,7 @@
 )]
 
 mod child;
+mod cli;
 mod deadline;
 mod failure;
 mod frame;
@@ -57,6 +58,7 @@ mod web;
 use handler::Handler;
 
 fn main() {
+    cli::handle_args();
     // Checked before anything is started, so a misplaced bootstrap leaves no child behind.
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         log::log(&[b"AWS_LAMBDA_RUNTIME_API is not set (not on Lambda or an emulator?)"]);
