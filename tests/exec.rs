@@ -541,6 +541,117 @@ fn a_handler_outliving_the_deadline_is_killed_with_its_children() {
     );
 }
 
+/// A shell file whose last top-level command fails (a debug switch left off), and one that
+/// also sets `-e` at the top: neither status is the function's.
+const LAST_FAILS_SH: &str = "handler () { echo \"ok: $1\"; }\n[ -n \"$DEBUG\" ] && set -x\n";
+const STRICT_SH: &str =
+    "set -e\nhandler () { echo \"strict: $1\"; }\n[ -n \"$DEBUG\" ] && set -x\n";
+/// A Perl file without the final `1;` that `require` insists on.
+const NO_TRUE_PL: &str =
+    "use strict;\nuse warnings;\nsub handler { my ($event) = @_; return \"perl: $event\" }\n";
+
+#[test]
+fn files_whose_last_top_level_statement_is_false_load_in_both_modes() {
+    if child() {
+        become_exec()
+    }
+    let test = "files_whose_last_top_level_statement_is_false_load_in_both_modes";
+    let root = task_root(
+        test,
+        &[
+            ("last.sh", 0o644, LAST_FAILS_SH),
+            ("strict.sh", 0o644, STRICT_SH),
+            ("plain.pl", 0o644, NO_TRUE_PL),
+        ],
+    );
+    for persistent in ["0", "1"] {
+        for (handler, reply) in [
+            ("last.handler", "ok: e"),
+            ("strict.handler", "strict: e"),
+            ("plain.handler", "perl: e"),
+        ] {
+            let out = run(
+                test,
+                &[
+                    ("_HANDLER", handler),
+                    ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+                    ("TINYLAMBDA_PERSISTENT", persistent),
+                ],
+                steps([invocation("a", b"e"), invocation("b", b"e")]),
+            );
+            out.assert_ran_to_the_end();
+            for (post, id) in out.posts().into_iter().zip(["a", "b"]) {
+                assert!(
+                    post.body == reply.as_bytes(),
+                    "{handler}, persistent={persistent}: {} (log: {})",
+                    post.text(),
+                    out.stderr
+                );
+                assert!(post.path.ends_with(&format!("/{id}/response")));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_file_that_does_not_compile_is_an_init_error_in_both_modes() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_file_that_does_not_compile_is_an_init_error_in_both_modes";
+    let root = task_root(
+        test,
+        &[
+            (
+                "unclosed.pl",
+                0o644,
+                "use strict;\nsub handler {\n  return \"x\";\n",
+            ),
+            (
+                "needs.pl",
+                0o644,
+                "use No::Such::Module;\nsub handler { 1 }\n1;\n",
+            ),
+            ("unclosed.sh", 0o644, "handler () {\n  echo hi\n"),
+        ],
+    );
+    for persistent in ["0", "1"] {
+        for (handler, message) in [
+            (
+                "unclosed.handler",
+                "unclosed.sh: line 3: syntax error: unexpected end of file",
+            ),
+            ("needs.handler", "Can't locate No/Such/Module.pm in @INC"),
+        ] {
+            let out = run(
+                test,
+                &[
+                    ("_HANDLER", handler),
+                    ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+                    ("TINYLAMBDA_PERSISTENT", persistent),
+                ],
+                vec![Step::Reply(accepted())],
+            );
+            assert_init_error(&out, "Runtime.UserCodeSyntaxError", message);
+        }
+    }
+    // The Perl file alone (a .sh of the same name would be chosen first).
+    fs::remove_file(root.join("unclosed.sh")).unwrap();
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "unclosed.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        vec![Step::Reply(accepted())],
+    );
+    assert_init_error(
+        &out,
+        "Runtime.UserCodeSyntaxError",
+        "unclosed.pl line 3, at EOF",
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Persistent mode
 

@@ -2,6 +2,7 @@
 
 use tinylambda::{Context, Error};
 
+use crate::check;
 use crate::oneshot::PerCall;
 use crate::persistent::Persistent;
 use crate::resolve;
@@ -32,6 +33,7 @@ impl Handler {
         }
         let target = resolve::target(&settings.handler, &settings.task_root)?;
         let spec = Spec::new(target, settings.persistent, &settings.bash, &settings.perl)?;
+        check::compiles(&spec)?;
         if settings.persistent {
             Persistent::start(spec).map(Handler::Persistent)
         } else {
