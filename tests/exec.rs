@@ -957,6 +957,228 @@ fn a_persistent_process_that_ended_between_invocations_is_started_again() {
     );
 }
 
+/// A persistent executable that answers an event of 100,000 bytes or more from its header
+/// line, without reading it: a size guard written in a hurry.
+const GUARD: &str = r#"#!/bin/bash
+export LC_ALL=C
+while read -r n c; do
+  if [ "${#n}" -gt 5 ]; then printf 'too large for %s\0Function.TooLarge\n' $$; continue; fi
+  read -r -N "$((n + c))" frame || exit
+  printf '%s %s\0\n' $$ "${frame:c}"
+done
+"#;
+
+#[test]
+fn a_persistent_handler_that_replies_before_reading_its_event_is_restarted_in_step() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_persistent_handler_that_replies_before_reading_its_event_is_restarted_in_step";
+    let root = task_root(test, &[("guard", 0o755, GUARD)]);
+    // 300 KB of lines that read like frame headers, as any unread rest would be taken.
+    let large = "200000 0\n".repeat(300_000 / 9);
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "guard"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        steps([
+            invocation("big", large.as_bytes()),
+            invocation("two", b"two"),
+            invocation("three", b"three"),
+            invocation("four", b"four"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let message = error_message(posts[0], "big", "Function.TooLarge");
+    let first: u64 = message
+        .strip_prefix("too large for ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut pids = Vec::new();
+    for (post, id) in posts[1..].iter().zip(["two", "three", "four"]) {
+        let text = post.text();
+        let (pid, event) = text
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("{id}: {text}"));
+        assert_eq!(event, id, "{id} gets its own reply: {text}");
+        pids.push(pid.parse::<u64>().unwrap());
+    }
+    assert!(pids[0] != first, "a new process after the unread event");
+    assert!(
+        pids.iter().all(|&p| p == pids[0]),
+        "then one process: {pids:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("the handler replied before reading all of its frame"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_persistent_handler_that_leaves_its_frame_unread_is_restarted_before_the_next_one() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_persistent_handler_that_leaves_its_frame_unread_is_restarted_before_the_next_one";
+    // Answers from the header line, then stops reading.
+    let root = task_root(
+        test,
+        &[(
+            "header",
+            0o755,
+            "#!/bin/bash\nread -r n c\nprintf 'n=%s\\0\\n' \"$n\"\nexec sleep 30\n",
+        )],
+    );
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "header"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        vec![
+            Step::Reply(event("a", b"aaa", &[])),
+            Step::Reply(accepted()),
+            Step::Reply(bare_event(
+                "b",
+                b"bbbb",
+                &[("Lambda-Runtime-Deadline-Ms", &due_in(3000))],
+            )),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "a", b"n=3");
+    assert_response(posts[1], "b", b"n=4");
+}
+
+#[test]
+fn a_persistent_handler_that_writes_more_than_its_reply_is_restarted_in_step() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_persistent_handler_that_writes_more_than_its_reply_is_restarted_in_step";
+    let root = task_root(
+        test,
+        &[(
+            "twice",
+            0o755,
+            "#!/bin/bash\nexport LC_ALL=C\nwhile read -r n c; do\n  read -r -N \"$((n + c))\" frame\n  \
+             case ${frame:c} in\n    double) printf '%s one\\0\\n%s two\\0\\n' $$ $$ ;;\n    \
+             late) printf '%s first\\0\\n' $$; sleep 0.02; printf '%s late\\0\\n' $$ ;;\n    \
+             *) printf '%s %s\\0\\n' $$ \"${frame:c}\" ;;\n  esac\ndone\n",
+        )],
+    );
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "twice"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        vec![
+            Step::Reply(event("i1", b"double", &[])),
+            Step::Reply(accepted()),
+            Step::Reply(event("i2", b"x", &[])),
+            Step::Reply(accepted()),
+            Step::Reply(event("i3", b"late", &[])),
+            // The late line is written 20 ms after the reply: well before the next event.
+            Step::ReplyPause(accepted(), Duration::from_millis(500)),
+            Step::Reply(event("i4", b"y", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let words: Vec<(String, String)> = posts
+        .iter()
+        .map(|p| {
+            let text = p.text();
+            let (pid, word) = text.split_once(' ').unwrap_or_else(|| panic!("{text}"));
+            (pid.to_owned(), word.to_owned())
+        })
+        .collect();
+    let said: Vec<&str> = words.iter().map(|(_, w)| w.as_str()).collect();
+    assert_eq!(said, ["one", "x", "first", "y"], "each its own reply");
+    assert_ne!(words[0].0, words[1].0, "replaced after the double reply");
+    assert_eq!(words[1].0, words[2].0);
+    assert_ne!(words[2].0, words[3].0, "replaced after the late line");
+    assert!(
+        out.stderr
+            .contains("bytes after its reply; it was stopped and starts again")
+            && out
+                .stderr
+                .contains("bytes after its last reply; it was stopped"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn persistent_replies_may_hold_nul_bytes_in_the_counted_form() {
+    if child() {
+        become_exec()
+    }
+    let test = "persistent_replies_may_hold_nul_bytes_in_the_counted_form";
+    let root = task_root(
+        test,
+        &[
+            (
+                "nul.pl",
+                0o644,
+                "sub handler { return \"a\\0b\" . $_[0] }\n",
+            ),
+            (
+                "counted",
+                0o755,
+                "#!/bin/bash\nexport LC_ALL=C\nwhile read -r n c; do\n  read -r -N \"$((n + c))\" frame\n  \
+                 case ${frame:c} in\n    bad) printf '\\0=7 Function.Bad\\nno\\0good' ;;\n    \
+                 *) printf '\\0=3\\nx\\0y' ;;\n  esac\ndone\n",
+            ),
+        ],
+    );
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "nul.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        steps([invocation("p1", b"1"), invocation("p2", b"\n2\0")]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "p1", b"a\0b1");
+    assert_response(posts[1], "p2", b"a\0b\n2\0");
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "counted"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        steps([
+            invocation("c1", b"{}"),
+            invocation("c2", b"bad"),
+            invocation("c3", b"{}"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "c1", b"x\0y");
+    assert_eq!(error_message(posts[1], "c2", "Function.Bad"), "no\u{0}good");
+    assert_response(posts[2], "c3", b"x\0y");
+    assert!(!out.stderr.contains("starting it again"), "{}", out.stderr);
+}
+
 // ---------------------------------------------------------------------------------------
 // Web adapter
 

@@ -70,9 +70,11 @@ my $response = $sub->($event);
 print $response if defined $response;
 "#;
 
-/// perl, persistent: load the file once (as [`PERL_ONCE`] does), move the protocol stream off STDIN (which
-/// becomes /dev/null), then per frame set the context in %ENV, call the sub, and reply.
-/// A `die` is reported like the per-call glue's exit: the message on stderr, status 255.
+/// perl, persistent: load the file once (as [`PERL_ONCE`] does), move the protocol stream
+/// off STDIN (which becomes /dev/null), then per frame set the context in %ENV, call the
+/// sub, and reply in the counted form, so the response may hold any bytes, NUL included (a
+/// string with characters over 255 goes out as UTF-8, as `print` would send it). A `die`
+/// is reported like the per-call glue's exit: the message on stderr, status 255.
 pub(crate) const PERL_LOOP: &str = r#"my ($file, $name) = @ARGV; @ARGV = ();
 open(my $in, '<&', \*STDIN) or die "tinylambda-exec: stdin: $!\n";
 open(STDIN, '<', '/dev/null') or die "tinylambda-exec: /dev/null: $!\n";
@@ -86,7 +88,9 @@ while (defined(my $head = <$in>)) {
     delete @ENV{qw(LAMBDA_REQUEST_ID LAMBDA_DEADLINE_MS LAMBDA_INVOKED_FUNCTION_ARN _X_AMZN_TRACE_ID)};
     for (split / /, substr($frame, 0, $c)) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v }
     my $response = eval { $sub->(substr($frame, $c)) };
-    if ($@) { print STDERR $@; print "\0", "255\n" }
-    else { print defined $response ? $response : '', "\0\n" }
+    if ($@) { print STDERR $@; print "\0", "255\n"; next }
+    $response = '' unless defined $response;
+    utf8::encode($response) unless utf8::downgrade($response, 1);
+    print "\0=", length($response), "\n", $response;
 }
 "#;

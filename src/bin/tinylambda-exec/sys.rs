@@ -8,6 +8,9 @@
 //!   however much of the event the child has not read yet.
 //! - `pidfd_open` (Linux 5.3): a descriptor that becomes readable when the child exits, so
 //!   `poll` notices a child that exits while something else still holds its pipes.
+//! - `ioctl(FIONREAD)` on a pipe: how many bytes wait in it, from either end, so a
+//!   persistent handler that left part of its frame unread, or wrote between invocations,
+//!   is noticed.
 
 use std::ffi::{c_int, c_long, c_short, c_ulong};
 use std::io;
@@ -33,6 +36,8 @@ pub(crate) const POLLOUT: c_short = 0x4;
 pub(crate) const POLLEND: c_short = 0x8 | 0x10 | 0x20;
 
 const F_SETFL: c_int = 4;
+/// `FIONREAD` in the generic ioctl numbering, which x86_64 and aarch64 use.
+const FIONREAD: c_ulong = 0x541B;
 const O_NONBLOCK: c_int = 0o4000;
 const SIGKILL: c_int = 9;
 /// The same number on every Linux architecture (it postdates the per-architecture tables).
@@ -42,6 +47,7 @@ unsafe extern "C" {
     fn poll(fds: *mut PollFd, nfds: c_ulong, timeout: c_int) -> c_int;
     fn kill(pid: c_int, sig: c_int) -> c_int;
     fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+    fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
     fn syscall(number: c_long, ...) -> c_long;
 }
 
@@ -78,6 +84,17 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// The number of bytes waiting in the pipe `fd` is an end of (its read end or its write
+/// end: both see the same buffer).
+pub(crate) fn unread(fd: RawFd) -> io::Result<usize> {
+    let mut count: c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points to a live c_int.
+    if unsafe { ioctl(fd, FIONREAD, &mut count as *mut c_int) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
 /// A descriptor that becomes readable when process `pid` (our unreaped child) exits;
 /// `None` on kernels without `pidfd_open`.
 pub(crate) fn pidfd(pid: u32) -> Option<OwnedFd> {
@@ -87,4 +104,33 @@ pub(crate) fn pidfd(pid: u32) -> Option<OwnedFd> {
     let fd = RawFd::try_from(fd).ok().filter(|&fd| fd >= 0)?;
     // SAFETY: the kernel just returned this descriptor to us, and nothing else owns it.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn unread_counts_the_bytes_in_a_pipe_from_either_end() {
+        let mut child = Command::new("sh")
+            .args(["-c", "read -r line; printf '%s!' \"$line\"; exec sleep 5"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        stdin.write_all(b"one\ntwo three").unwrap();
+        let mut reply = [0; 4];
+        stdout.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"one!");
+        // sh reads its line a byte at a time from a pipe: the rest is still there.
+        assert_eq!(unread(stdin.as_raw_fd()).unwrap(), 9);
+        assert_eq!(unread(stdout.as_raw_fd()).unwrap(), 0);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
