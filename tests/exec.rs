@@ -5,6 +5,7 @@
 //! tests do), which then replaces itself with `tinylambda-exec` (`exec`, same process and
 //! environment), so the server sees exactly what a deployed `bootstrap` would send.
 
+mod exec_support;
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -1071,10 +1072,14 @@ fn a_persistent_handler_that_writes_more_than_its_reply_is_restarted_in_step() {
         &[(
             "twice",
             0o755,
-            "#!/bin/bash\nexport LC_ALL=C\nwhile read -r n c; do\n  read -r -N \"$((n + c))\" frame\n  \
-             case ${frame:c} in\n    double) printf '%s one\\0\\n%s two\\0\\n' $$ $$ ;;\n    \
-             late) printf '%s first\\0\\n' $$; sleep 0.02; printf '%s late\\0\\n' $$ ;;\n    \
-             *) printf '%s %s\\0\\n' $$ \"${frame:c}\" ;;\n  esac\ndone\n",
+            // Perl, for one write per syswrite (bash's printf writes at each NUL).
+            "#!/usr/bin/perl\nbinmode STDIN; binmode STDOUT;\n\
+             while (defined(my $head = <STDIN>)) {\n  my ($n, $c) = split ' ', $head;\n  \
+             read(STDIN, my $frame, $n + $c);\n  my $event = substr($frame, $c);\n  \
+             if ($event eq 'double') { syswrite STDOUT, \"$$ one\\0\\n$$ two\\0\\n\" }\n  \
+             elsif ($event eq 'late') { syswrite STDOUT, \"$$ first\\0\\n\"; \
+             select(undef, undef, undef, 0.02); syswrite STDOUT, \"$$ late\\0\\n\" }\n  \
+             else { syswrite STDOUT, \"$$ $event\\0\\n\" }\n}\n",
         )],
     );
     let out = run(
@@ -1277,7 +1282,12 @@ fn the_web_adapter_posts_each_event_to_the_local_server_over_a_kept_alive_connec
             invocation("w2", br#""chunked""#),
             invocation("w3", br#""fail""#),
             invocation("w4", b"[4]"),
-            invocation("w5", br#""close""#),
+            // The server closes after this reply: the next event comes once the close has
+            // surely arrived (one that crosses it in flight is not sent again, see below).
+            [
+                Step::Reply(event("w5", br#""close""#, &[])),
+                Step::ReplyPause(accepted(), Duration::from_millis(200)),
+            ],
             invocation("w6", b"[6]"),
         ]),
     );
@@ -1305,6 +1315,86 @@ fn the_web_adapter_posts_each_event_to_the_local_server_over_a_kept_alive_connec
         conns.load(Ordering::SeqCst),
         2,
         "one kept-alive connection, replaced once the server closed it"
+    );
+}
+
+#[test]
+fn the_web_adapters_deadline_covers_the_whole_request_not_each_read_or_write() {
+    if child() {
+        become_exec()
+    }
+    let (port, seen) = exec_support::Misbehaving::start();
+    let url = format!("http://127.0.0.1:{port}/");
+    let large = vec![b'7'; 6 << 20];
+    let started = Instant::now();
+    let out = run(
+        "the_web_adapters_deadline_covers_the_whole_request_not_each_read_or_write",
+        &[("TINYLAMBDA_WEB_URL", &url)],
+        vec![
+            // A chunk every 800 ms: each read is short, the reply as a whole is not.
+            Step::Reply(bare_event(
+                "drip",
+                br#""drip""#,
+                &[("Lambda-Runtime-Deadline-Ms", &due_in(1500))],
+            )),
+            Step::Reply(accepted()),
+            // 16 KiB read every 500 ms: each write is short, the request as a whole is not.
+            // (Due 1.5 s after the first one ends: a deadline already past when an
+            // invocation starts counts as none, as emulators send such.)
+            Step::Reply(bare_event(
+                "slow",
+                &large,
+                &[("Lambda-Runtime-Deadline-Ms", &due_in(3000))],
+            )),
+            Step::Reply(accepted()),
+            Step::Reply(bare_event("after", b"[3]", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    for (post, id) in posts.iter().zip(["drip", "slow"]) {
+        assert_eq!(
+            error_message(post, id, "Runtime.Timeout"),
+            format!("{url}: no reply before the deadline")
+        );
+    }
+    assert_response(posts[2], "after", b"got [3]");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "each ended at its deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(seen.lock().unwrap()[0], r#""drip""#);
+}
+
+#[test]
+fn the_web_adapter_never_sends_an_event_twice() {
+    if child() {
+        become_exec()
+    }
+    let (port, seen) = exec_support::Misbehaving::start();
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = run(
+        "the_web_adapter_never_sends_an_event_twice",
+        &[("TINYLAMBDA_WEB_URL", &url)],
+        steps([
+            invocation("one", b"[1]"),
+            // Read whole on the kept-alive connection, then reset: it may have been acted on.
+            invocation("reset", br#""reset""#),
+            invocation("three", b"[3]"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "one", b"got [1]");
+    let message = error_message(posts[1], "reset", "Runtime.WebUnavailable");
+    assert!(message.starts_with(&format!("POST {url}: ")), "{message}");
+    assert_response(posts[2], "three", b"got [3]");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["[1]", r#""reset""#, "[3]"],
+        "each event reached the server once"
     );
 }
 

@@ -53,6 +53,7 @@ mod settings;
 mod spec;
 #[allow(unsafe_code)]
 mod sys;
+mod timed;
 mod vars;
 mod web;
 
