@@ -1451,6 +1451,76 @@ fn the_web_adapter_starts_the_server_and_waits_for_its_port() {
     assert!(posts[1].text().contains(r#""conn": 0"#), "kept alive");
 }
 
+/// Set (only) for the server process of the next test.
+const LIFETIME_PORT: &str = "TINYLAMBDA_TEST_LIFETIME_PORT";
+
+#[test]
+fn the_web_server_runs_in_the_task_root_and_ends_with_the_runtime_however_it_ends() {
+    if let Ok(port) = env::var(LIFETIME_PORT) {
+        exec_support::lifetime_server(&port);
+    }
+    if child() {
+        become_exec()
+    }
+    let test = "the_web_server_runs_in_the_task_root_and_ends_with_the_runtime_however_it_ends";
+    let root = task_root(test, &[]);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let me = env::current_exe().unwrap();
+    let runner = env::var(support::RUNNER).map_or(String::new(), |r| format!("'{r}' "));
+    // A process beside the server in its group, then the server itself (its own process,
+    // through exec): both must go.
+    let start = format!(
+        "sleep 60 >/dev/null 2>&1 & GRANDCHILD=$! {LIFETIME_PORT}={port} exec {runner}'{}' {test} \
+         --exact --test-threads=1 >/dev/null 2>&1",
+        me.display()
+    );
+    let vars = [
+        ("TINYLAMBDA_WEB_URL", format!("http://127.0.0.1:{port}/")),
+        ("TINYLAMBDA_WEB_START", start),
+        ("LAMBDA_TASK_ROOT", root.to_str().unwrap().to_owned()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    // The same port each time: a server left over would answer in place of the new one,
+    // whose own bind would fail.
+    for ending in ["exit", "SIGTERM", "SIGKILL"] {
+        let last = match ending {
+            "exit" => vec![],
+            "SIGTERM" => vec![Step::SigTerm],
+            _ => vec![Step::Reply(event("kill", br#""kill-runtime""#, &[]))],
+        };
+        let out = run(
+            test,
+            &vars,
+            [invocation("a", b"{}").to_vec(), last].concat(),
+        );
+        match ending {
+            "exit" => out.assert_ran_to_the_end(),
+            _ => assert_eq!(out.code, None, "{ending}: {}", out.stderr),
+        }
+        let reply = out.posts()[0].text();
+        assert!(
+            reply.ends_with(&format!(r#""cwd": "{}"}}"#, root.display())),
+            "{ending}: started in LAMBDA_TASK_ROOT: {reply}"
+        );
+        let pid = json_number(reply.as_bytes(), "pid") as u32;
+        let grandchild = json_number(reply.as_bytes(), "grandchild") as u32;
+        let limit = Duration::from_secs(5);
+        exec_support::wait_until(limit, &format!("{ending}: the server ended"), || {
+            exec_support::ended(pid)
+        });
+        exec_support::wait_until(limit, &format!("{ending}: its group ended"), || {
+            exec_support::ended(grandchild)
+        });
+        exec_support::wait_until(limit, &format!("{ending}: its port is free"), || {
+            exec_support::closed(port)
+        });
+    }
+}
+
 #[test]
 fn a_web_server_that_never_listens_is_an_init_error() {
     if child() {

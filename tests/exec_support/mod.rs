@@ -167,3 +167,61 @@ fn serve(conn: TcpStream, seen: &Seen) {
         }
     }
 }
+
+/// A web server run as a process of its own (by `TINYLAMBDA_WEB_START`), listening on
+/// 127.0.0.1:`port` until killed; it never exits by itself. Each POST gets
+/// `{"pid": P, "grandchild": G, "cwd": "DIR"}`: its process id, `$GRANDCHILD` (a process the
+/// start command left running beside it) and its working directory. The body
+/// `"kill-runtime"` gets no answer: the server sends SIGKILL to its parent, the runtime.
+pub fn lifetime_server(port: &str) -> ! {
+    let listener = TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
+    let grandchild = std::env::var("GRANDCHILD").unwrap_or_default();
+    let cwd = std::env::current_dir().unwrap();
+    for conn in listener.incoming().flatten() {
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut conn = conn;
+        loop {
+            let mut length = 0;
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                match line.trim_end().split_once(": ") {
+                    Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
+                        length = value.parse().unwrap();
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                break;
+            }
+            if body == b"\"kill-runtime\"" {
+                unsafe extern "C" {
+                    fn kill(pid: i32, signal: i32) -> i32;
+                }
+                // SAFETY: kill(2) with a process id and SIGKILL; no memory is involved.
+                unsafe { kill(std::os::unix::process::parent_id() as i32, 9) };
+                continue;
+            }
+            let reply = format!(
+                r#"{{"pid": {}, "grandchild": {grandchild}, "cwd": "{}"}}"#,
+                std::process::id(),
+                cwd.display()
+            );
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", reply.len());
+            if conn.write_all(head.as_bytes()).is_err() || conn.write_all(reply.as_bytes()).is_err()
+            {
+                break;
+            }
+        }
+    }
+    unreachable!("incoming() never ends");
+}

@@ -29,7 +29,7 @@ impl Handler {
     pub(crate) fn from_env() -> Result<Handler, Error> {
         let settings = Settings::from_env()?;
         if let Some(web) = settings.web {
-            return Web::start(web).map(Handler::Web);
+            return Web::start(web, &settings.task_root).map(Handler::Web);
         }
         let target = resolve::target(&settings.handler, &settings.task_root)?;
         let spec = Spec::new(target, settings.persistent, &settings.bash, &settings.perl)?;

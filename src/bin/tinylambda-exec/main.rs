@@ -49,6 +49,7 @@ mod pump;
 mod relay;
 mod resolve;
 mod scripts;
+mod server;
 mod settings;
 mod spec;
 #[allow(unsafe_code)]

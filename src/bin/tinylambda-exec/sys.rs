@@ -8,6 +8,8 @@
 //!   however much of the event the child has not read yet.
 //! - `pidfd_open` (Linux 5.3): a descriptor that becomes readable when the child exits, so
 //!   `poll` notices a child that exits while something else still holds its pipes.
+//! - `prctl(PR_SET_PDEATHSIG)` and `getppid`, in a child between fork and exec: the web
+//!   server gets SIGKILL when we end, however we end (SIGKILL included).
 //! - `ioctl(FIONREAD)` on a pipe: how many bytes wait in it, from either end, so a
 //!   persistent handler that left part of its frame unread, or wrote between invocations,
 //!   is noticed.
@@ -15,6 +17,8 @@
 use std::ffi::{c_int, c_long, c_short, c_ulong};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 /// `struct pollfd`.
 #[repr(C)]
@@ -40,6 +44,8 @@ const F_SETFL: c_int = 4;
 const FIONREAD: c_ulong = 0x541B;
 const O_NONBLOCK: c_int = 0o4000;
 const SIGKILL: c_int = 9;
+const PR_SET_PDEATHSIG: c_int = 1;
+const ESRCH: i32 = 3;
 /// The same number on every Linux architecture (it postdates the per-architecture tables).
 const SYS_PIDFD_OPEN: c_long = 434;
 
@@ -49,6 +55,8 @@ unsafe extern "C" {
     fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
     fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
     fn syscall(number: c_long, ...) -> c_long;
+    fn prctl(option: c_int, ...) -> c_int;
+    fn getppid() -> c_int;
 }
 
 /// Waits until one of `fds` is ready or `timeout_ms` passes (-1: no limit); the number of
@@ -71,6 +79,33 @@ pub(crate) fn kill_group(pgid: u32) {
         }
         _ => {}
     }
+}
+
+/// Makes the process `cmd` starts get SIGKILL when the calling thread ends, however it
+/// ends: exit, a fatal signal, SIGKILL (`PR_SET_PDEATHSIG`; it survives the exec, and the
+/// exec of a shell's last command). Call it on the thread that lives as long as the process
+/// (the main thread). Only that process: what it starts in turn does not inherit it.
+pub(crate) fn die_with_this_thread(cmd: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls may be made: `die_with_parent` makes two system calls, reads
+    // errno, and allocates nothing (an `io::Error` from an OS error code owns no memory).
+    unsafe { cmd.pre_exec(move || die_with_parent(parent)) };
+}
+
+/// In a child between fork and exec: SIGKILL when the thread that forked it ends; an error
+/// when its parent is no longer `parent` (it ended before the request took effect, so the
+/// signal would never come and the child must not start).
+fn die_with_parent(parent: u32) -> io::Result<()> {
+    // SAFETY: prctl(2) with PR_SET_PDEATHSIG takes integers only.
+    if unsafe { prctl(PR_SET_PDEATHSIG, c_ulong::from(SIGKILL.unsigned_abs())) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: getppid(2) takes nothing and cannot fail.
+    if u32::try_from(unsafe { getppid() }).ok() != Some(parent) {
+        return Err(io::Error::from_raw_os_error(ESRCH));
+    }
+    Ok(())
 }
 
 /// Makes writes to `fd` return `WouldBlock` instead of waiting. Only the file status flags
