@@ -72,7 +72,7 @@ pub fn reset(conn: TcpStream) {
     assert_eq!(rc, 0, "setsockopt(SO_LINGER)");
 }
 
-/// Every request body (or, over 1 KiB, its size) a [`Misbehaving`] server received, in
+/// Every request body (or, over 1 MiB, how much of it arrived) a [`Misbehaving`] server read, in
 /// order.
 pub type Seen = Arc<Mutex<Vec<String>>>;
 
@@ -102,28 +102,33 @@ impl Misbehaving {
     }
 }
 
+/// Reads a request's head; its `Content-Length` (0 without one), or `None` when the
+/// connection ends first.
+fn read_head(reader: &mut impl BufRead) -> Option<usize> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut length = 0;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        match line.trim_end().split_once(": ") {
+            Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
+                length = value.parse().unwrap();
+            }
+            Some(_) => {}
+            None => return Some(length),
+        }
+    }
+}
+
 fn serve(conn: TcpStream, seen: &Seen) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut conn = conn;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            match line.trim_end().split_once(": ") {
-                Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
-                    length = value.parse().unwrap();
-                }
-                Some(_) => {}
-                None => break,
-            }
-        }
+    while let Some(length) = read_head(&mut reader) {
         let mut body = vec![0; length];
         if length > 1 << 20 {
             let mut at = 0;
@@ -180,25 +185,7 @@ pub fn lifetime_server(port: &str) -> ! {
     for conn in listener.incoming().flatten() {
         let mut reader = BufReader::new(conn.try_clone().unwrap());
         let mut conn = conn;
-        loop {
-            let mut length = 0;
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                match line.trim_end().split_once(": ") {
-                    Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
-                        length = value.parse().unwrap();
-                    }
-                    Some(_) => {}
-                    None => break,
-                }
-            }
+        while let Some(length) = read_head(&mut reader) {
             let mut body = vec![0; length];
             if reader.read_exact(&mut body).is_err() {
                 break;
