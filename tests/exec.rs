@@ -5,6 +5,7 @@
 //! tests do), which then replaces itself with `tinylambda-exec` (`exec`, same process and
 //! environment), so the server sees exactly what a deployed `bootstrap` would send.
 
+mod exec_support;
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -533,11 +534,127 @@ fn a_handler_outliving_the_deadline_is_killed_with_its_children() {
         "{message}"
     );
     assert_response(posts[1], "past", b"fast\n");
-    let sleeper = fs::read_to_string(root.join("sleeper")).unwrap();
-    let stat = fs::read_to_string(format!("/proc/{}/stat", sleeper.trim())).unwrap_or_default();
-    assert!(
-        stat.is_empty() || stat.contains(") Z "),
-        "the handler's own child is gone too: {stat}"
+    let sleeper: u32 = fs::read_to_string(root.join("sleeper"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Killed with the group: it ends within moments (a process may take a while to exit).
+    exec_support::wait_until(
+        Duration::from_secs(5),
+        "the handler's own child is gone too",
+        || exec_support::ended(sleeper),
+    );
+}
+
+/// A shell file whose last top-level command fails (a debug switch left off), and one that
+/// also sets `-e` at the top: neither status is the function's.
+const LAST_FAILS_SH: &str = "handler () { echo \"ok: $1\"; }\n[ -n \"$DEBUG\" ] && set -x\n";
+const STRICT_SH: &str =
+    "set -e\nhandler () { echo \"strict: $1\"; }\n[ -n \"$DEBUG\" ] && set -x\n";
+/// A Perl file without the final `1;` that `require` insists on.
+const NO_TRUE_PL: &str =
+    "use strict;\nuse warnings;\nsub handler { my ($event) = @_; return \"perl: $event\" }\n";
+
+#[test]
+fn files_whose_last_top_level_statement_is_false_load_in_both_modes() {
+    if child() {
+        become_exec()
+    }
+    let test = "files_whose_last_top_level_statement_is_false_load_in_both_modes";
+    let root = task_root(
+        test,
+        &[
+            ("last.sh", 0o644, LAST_FAILS_SH),
+            ("strict.sh", 0o644, STRICT_SH),
+            ("plain.pl", 0o644, NO_TRUE_PL),
+        ],
+    );
+    for persistent in ["0", "1"] {
+        for (handler, reply) in [
+            ("last.handler", "ok: e"),
+            ("strict.handler", "strict: e"),
+            ("plain.handler", "perl: e"),
+        ] {
+            let out = run(
+                test,
+                &[
+                    ("_HANDLER", handler),
+                    ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+                    ("TINYLAMBDA_PERSISTENT", persistent),
+                ],
+                steps([invocation("a", b"e"), invocation("b", b"e")]),
+            );
+            out.assert_ran_to_the_end();
+            for (post, id) in out.posts().into_iter().zip(["a", "b"]) {
+                assert!(
+                    post.body == reply.as_bytes(),
+                    "{handler}, persistent={persistent}: {} (log: {})",
+                    post.text(),
+                    out.stderr
+                );
+                assert!(post.path.ends_with(&format!("/{id}/response")));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_file_that_does_not_compile_is_an_init_error_in_both_modes() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_file_that_does_not_compile_is_an_init_error_in_both_modes";
+    let root = task_root(
+        test,
+        &[
+            (
+                "unclosed.pl",
+                0o644,
+                "use strict;\nsub handler {\n  return \"x\";\n",
+            ),
+            (
+                "needs.pl",
+                0o644,
+                "use No::Such::Module;\nsub handler { 1 }\n1;\n",
+            ),
+            ("unclosed.sh", 0o644, "handler () {\n  echo hi\n"),
+        ],
+    );
+    for persistent in ["0", "1"] {
+        for (handler, message) in [
+            (
+                "unclosed.handler",
+                "unclosed.sh: line 3: syntax error: unexpected end of file",
+            ),
+            ("needs.handler", "Can't locate No/Such/Module.pm in @INC"),
+        ] {
+            let out = run(
+                test,
+                &[
+                    ("_HANDLER", handler),
+                    ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+                    ("TINYLAMBDA_PERSISTENT", persistent),
+                ],
+                vec![Step::Reply(accepted())],
+            );
+            assert_init_error(&out, "Runtime.UserCodeSyntaxError", message);
+        }
+    }
+    // The Perl file alone (a .sh of the same name would be chosen first).
+    fs::remove_file(root.join("unclosed.sh")).unwrap();
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "unclosed.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        vec![Step::Reply(accepted())],
+    );
+    assert_init_error(
+        &out,
+        "Runtime.UserCodeSyntaxError",
+        "unclosed.pl line 3, at EOF",
     );
 }
 
@@ -846,6 +963,232 @@ fn a_persistent_process_that_ended_between_invocations_is_started_again() {
     );
 }
 
+/// A persistent executable that answers an event of 100,000 bytes or more from its header
+/// line, without reading it: a size guard written in a hurry.
+const GUARD: &str = r#"#!/bin/bash
+export LC_ALL=C
+while read -r n c; do
+  if [ "${#n}" -gt 5 ]; then printf 'too large for %s\0Function.TooLarge\n' $$; continue; fi
+  read -r -N "$((n + c))" frame || exit
+  printf '%s %s\0\n' $$ "${frame:c}"
+done
+"#;
+
+#[test]
+fn a_persistent_handler_that_replies_before_reading_its_event_is_restarted_in_step() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_persistent_handler_that_replies_before_reading_its_event_is_restarted_in_step";
+    let root = task_root(test, &[("guard", 0o755, GUARD)]);
+    // 300 KB of lines that read like frame headers, as any unread rest would be taken.
+    let large = "200000 0\n".repeat(300_000 / 9);
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "guard"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        steps([
+            invocation("big", large.as_bytes()),
+            invocation("two", b"two"),
+            invocation("three", b"three"),
+            invocation("four", b"four"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let message = error_message(posts[0], "big", "Function.TooLarge");
+    let first: u64 = message
+        .strip_prefix("too large for ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut pids = Vec::new();
+    for (post, id) in posts[1..].iter().zip(["two", "three", "four"]) {
+        let text = post.text();
+        let (pid, event) = text
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("{id}: {text}"));
+        assert_eq!(event, id, "{id} gets its own reply: {text}");
+        pids.push(pid.parse::<u64>().unwrap());
+    }
+    assert!(pids[0] != first, "a new process after the unread event");
+    assert!(
+        pids.iter().all(|&p| p == pids[0]),
+        "then one process: {pids:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("the handler replied before reading all of its frame"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_persistent_handler_that_leaves_its_frame_unread_is_restarted_before_the_next_one() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_persistent_handler_that_leaves_its_frame_unread_is_restarted_before_the_next_one";
+    // Answers from the header line, then stops reading.
+    let root = task_root(
+        test,
+        &[(
+            "header",
+            0o755,
+            "#!/bin/bash\nread -r n c\nprintf 'n=%s\\0\\n' \"$n\"\nexec sleep 30\n",
+        )],
+    );
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "header"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        vec![
+            Step::Reply(event("a", b"aaa", &[])),
+            Step::Reply(accepted()),
+            Step::Reply(bare_event(
+                "b",
+                b"bbbb",
+                &[("Lambda-Runtime-Deadline-Ms", &due_in(3000))],
+            )),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "a", b"n=3");
+    assert_response(posts[1], "b", b"n=4");
+}
+
+#[test]
+fn a_persistent_handler_that_writes_more_than_its_reply_is_restarted_in_step() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_persistent_handler_that_writes_more_than_its_reply_is_restarted_in_step";
+    let root = task_root(
+        test,
+        &[(
+            "twice",
+            0o755,
+            // Perl, for one write per syswrite (bash's printf writes at each NUL).
+            "#!/usr/bin/perl\nbinmode STDIN; binmode STDOUT;\n\
+             while (defined(my $head = <STDIN>)) {\n  my ($n, $c) = split ' ', $head;\n  \
+             read(STDIN, my $frame, $n + $c);\n  my $event = substr($frame, $c);\n  \
+             if ($event eq 'double') { syswrite STDOUT, \"$$ one\\0\\n$$ two\\0\\n\" }\n  \
+             elsif ($event eq 'late') { syswrite STDOUT, \"$$ first\\0\\n\"; \
+             select(undef, undef, undef, 0.02); syswrite STDOUT, \"$$ late\\0\\n\" }\n  \
+             else { syswrite STDOUT, \"$$ $event\\0\\n\" }\n}\n",
+        )],
+    );
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "twice"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        vec![
+            Step::Reply(event("i1", b"double", &[])),
+            Step::Reply(accepted()),
+            Step::Reply(event("i2", b"x", &[])),
+            Step::Reply(accepted()),
+            Step::Reply(event("i3", b"late", &[])),
+            // The late line is written 20 ms after the reply: well before the next event.
+            Step::ReplyPause(accepted(), Duration::from_millis(500)),
+            Step::Reply(event("i4", b"y", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    let words: Vec<(String, String)> = posts
+        .iter()
+        .map(|p| {
+            let text = p.text();
+            let (pid, word) = text.split_once(' ').unwrap_or_else(|| panic!("{text}"));
+            (pid.to_owned(), word.to_owned())
+        })
+        .collect();
+    let said: Vec<&str> = words.iter().map(|(_, w)| w.as_str()).collect();
+    assert_eq!(said, ["one", "x", "first", "y"], "each its own reply");
+    assert_ne!(words[0].0, words[1].0, "replaced after the double reply");
+    assert_eq!(words[1].0, words[2].0);
+    assert_ne!(words[2].0, words[3].0, "replaced after the late line");
+    assert!(
+        out.stderr
+            .contains("bytes after its reply; it was stopped and starts again")
+            && out
+                .stderr
+                .contains("bytes after its last reply; it was stopped"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn persistent_replies_may_hold_nul_bytes_in_the_counted_form() {
+    if child() {
+        become_exec()
+    }
+    let test = "persistent_replies_may_hold_nul_bytes_in_the_counted_form";
+    let root = task_root(
+        test,
+        &[
+            (
+                "nul.pl",
+                0o644,
+                "sub handler { return \"a\\0b\" . $_[0] }\n",
+            ),
+            (
+                "counted",
+                0o755,
+                "#!/bin/bash\nexport LC_ALL=C\nwhile read -r n c; do\n  read -r -N \"$((n + c))\" frame\n  \
+                 case ${frame:c} in\n    bad) printf '\\0=7 Function.Bad\\nno\\0good' ;;\n    \
+                 *) printf '\\0=3\\nx\\0y' ;;\n  esac\ndone\n",
+            ),
+        ],
+    );
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "nul.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        steps([invocation("p1", b"1"), invocation("p2", b"\n2\0")]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "p1", b"a\0b1");
+    assert_response(posts[1], "p2", b"a\0b\n2\0");
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "counted"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        steps([
+            invocation("c1", b"{}"),
+            invocation("c2", b"bad"),
+            invocation("c3", b"{}"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "c1", b"x\0y");
+    assert_eq!(error_message(posts[1], "c2", "Function.Bad"), "no\u{0}good");
+    assert_response(posts[2], "c3", b"x\0y");
+    assert!(!out.stderr.contains("starting it again"), "{}", out.stderr);
+}
+
 // ---------------------------------------------------------------------------------------
 // Web adapter
 
@@ -944,7 +1287,12 @@ fn the_web_adapter_posts_each_event_to_the_local_server_over_a_kept_alive_connec
             invocation("w2", br#""chunked""#),
             invocation("w3", br#""fail""#),
             invocation("w4", b"[4]"),
-            invocation("w5", br#""close""#),
+            // The server closes after this reply: the next event comes once the close has
+            // surely arrived (one that crosses it in flight is not sent again, see below).
+            [
+                Step::Reply(event("w5", br#""close""#, &[])),
+                Step::ReplyPause(accepted(), Duration::from_millis(200)),
+            ],
             invocation("w6", b"[6]"),
         ]),
     );
@@ -972,6 +1320,86 @@ fn the_web_adapter_posts_each_event_to_the_local_server_over_a_kept_alive_connec
         conns.load(Ordering::SeqCst),
         2,
         "one kept-alive connection, replaced once the server closed it"
+    );
+}
+
+#[test]
+fn the_web_adapters_deadline_covers_the_whole_request_not_each_read_or_write() {
+    if child() {
+        become_exec()
+    }
+    let (port, seen) = exec_support::Misbehaving::start();
+    let url = format!("http://127.0.0.1:{port}/");
+    let large = vec![b'7'; 6 << 20];
+    let started = Instant::now();
+    let out = run(
+        "the_web_adapters_deadline_covers_the_whole_request_not_each_read_or_write",
+        &[("TINYLAMBDA_WEB_URL", &url)],
+        vec![
+            // A chunk every 800 ms: each read is short, the reply as a whole is not.
+            Step::Reply(bare_event(
+                "drip",
+                br#""drip""#,
+                &[("Lambda-Runtime-Deadline-Ms", &due_in(1500))],
+            )),
+            Step::Reply(accepted()),
+            // 16 KiB read every 500 ms: each write is short, the request as a whole is not.
+            // (Due 1.5 s after the first one ends: a deadline already past when an
+            // invocation starts counts as none, as emulators send such.)
+            Step::Reply(bare_event(
+                "slow",
+                &large,
+                &[("Lambda-Runtime-Deadline-Ms", &due_in(3000))],
+            )),
+            Step::Reply(accepted()),
+            Step::Reply(bare_event("after", b"[3]", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    for (post, id) in posts.iter().zip(["drip", "slow"]) {
+        assert_eq!(
+            error_message(post, id, "Runtime.Timeout"),
+            format!("{url}: no reply before the deadline")
+        );
+    }
+    assert_response(posts[2], "after", b"got [3]");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "each ended at its deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(seen.lock().unwrap()[0], r#""drip""#);
+}
+
+#[test]
+fn the_web_adapter_never_sends_an_event_twice() {
+    if child() {
+        become_exec()
+    }
+    let (port, seen) = exec_support::Misbehaving::start();
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = run(
+        "the_web_adapter_never_sends_an_event_twice",
+        &[("TINYLAMBDA_WEB_URL", &url)],
+        steps([
+            invocation("one", b"[1]"),
+            // Read whole on the kept-alive connection, then reset: it may have been acted on.
+            invocation("reset", br#""reset""#),
+            invocation("three", b"[3]"),
+        ]),
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "one", b"got [1]");
+    let message = error_message(posts[1], "reset", "Runtime.WebUnavailable");
+    assert!(message.starts_with(&format!("POST {url}: ")), "{message}");
+    assert_response(posts[2], "three", b"got [3]");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["[1]", r#""reset""#, "[3]"],
+        "each event reached the server once"
     );
 }
 
@@ -1026,6 +1454,76 @@ fn the_web_adapter_starts_the_server_and_waits_for_its_port() {
         posts[0].text()
     );
     assert!(posts[1].text().contains(r#""conn": 0"#), "kept alive");
+}
+
+/// Set (only) for the server process of the next test.
+const LIFETIME_PORT: &str = "TINYLAMBDA_TEST_LIFETIME_PORT";
+
+#[test]
+fn the_web_server_runs_in_the_task_root_and_ends_with_the_runtime_however_it_ends() {
+    if let Ok(port) = env::var(LIFETIME_PORT) {
+        exec_support::lifetime_server(&port);
+    }
+    if child() {
+        become_exec()
+    }
+    let test = "the_web_server_runs_in_the_task_root_and_ends_with_the_runtime_however_it_ends";
+    let root = task_root(test, &[]);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let me = env::current_exe().unwrap();
+    let runner = env::var(support::RUNNER).map_or(String::new(), |r| format!("'{r}' "));
+    // A process beside the server in its group, then the server itself (its own process,
+    // through exec): both must go.
+    let start = format!(
+        "sleep 60 >/dev/null 2>&1 & GRANDCHILD=$! {LIFETIME_PORT}={port} exec {runner}'{}' {test} \
+         --exact --test-threads=1 >/dev/null 2>&1",
+        me.display()
+    );
+    let vars = [
+        ("TINYLAMBDA_WEB_URL", format!("http://127.0.0.1:{port}/")),
+        ("TINYLAMBDA_WEB_START", start),
+        ("LAMBDA_TASK_ROOT", root.to_str().unwrap().to_owned()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    // The same port each time: a server left over would answer in place of the new one,
+    // whose own bind would fail.
+    for ending in ["exit", "SIGTERM", "SIGKILL"] {
+        let last = match ending {
+            "exit" => vec![],
+            "SIGTERM" => vec![Step::SigTerm],
+            _ => vec![Step::Reply(event("kill", br#""kill-runtime""#, &[]))],
+        };
+        let out = run(
+            test,
+            &vars,
+            [invocation("a", b"{}").to_vec(), last].concat(),
+        );
+        match ending {
+            "exit" => out.assert_ran_to_the_end(),
+            _ => assert_eq!(out.code, None, "{ending}: {}", out.stderr),
+        }
+        let reply = out.posts()[0].text();
+        assert!(
+            reply.ends_with(&format!(r#""cwd": "{}"}}"#, root.display())),
+            "{ending}: started in LAMBDA_TASK_ROOT: {reply}"
+        );
+        let pid = json_number(reply.as_bytes(), "pid") as u32;
+        let grandchild = json_number(reply.as_bytes(), "grandchild") as u32;
+        let limit = Duration::from_secs(5);
+        exec_support::wait_until(limit, &format!("{ending}: the server ended"), || {
+            exec_support::ended(pid)
+        });
+        exec_support::wait_until(limit, &format!("{ending}: its group ended"), || {
+            exec_support::ended(grandchild)
+        });
+        exec_support::wait_until(limit, &format!("{ending}: its port is free"), || {
+            exec_support::closed(port)
+        });
+    }
 }
 
 #[test]
@@ -1127,6 +1625,44 @@ fn a_missing_or_unrunnable_handler_is_an_init_error() {
         &out,
         "Runtime.ConfigInvalid",
         "TINYLAMBDA_PERSISTENT=maybe: expected 1 or 0",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Command line
+
+/// Runs `tinylambda-exec ARGS` outside Lambda (no `AWS_LAMBDA_RUNTIME_API`): exit code,
+/// stdout and stderr.
+fn exec_with_args(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = support::as_bootstrap(support::through_runner(EXEC));
+    cmd.args(args).stdout(std::process::Stdio::piped());
+    let (code, stdout, stderr) = support::run_child_output(cmd, Duration::from_secs(30));
+    (code, String::from_utf8(stdout).unwrap(), stderr)
+}
+
+#[test]
+fn help_and_version_answer_without_a_runtime_api() {
+    for flag in ["--help", "-h"] {
+        let (code, stdout, stderr) = exec_with_args(&[flag]);
+        assert_eq!(code, Some(0), "{flag}: {stderr}");
+        assert!(stdout.starts_with("tinylambda-exec "), "{flag}: {stdout}");
+        for topic in ["_HANDLER", "TINYLAMBDA_PERSISTENT", "TINYLAMBDA_WEB_URL"] {
+            assert!(stdout.contains(topic), "{flag} mentions {topic}: {stdout}");
+        }
+        assert!(stderr.is_empty(), "{flag}: {stderr}");
+    }
+    let (code, stdout, stderr) = exec_with_args(&["--version"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("tinylambda-exec {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let (code, stdout, stderr) = exec_with_args(&["--port", "9000"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(
+        stderr,
+        "tinylambda-exec: unexpected argument --port (it takes none on Lambda; see --help)"
     );
 }
 

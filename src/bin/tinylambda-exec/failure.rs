@@ -11,6 +11,10 @@ use crate::log::decimal;
 /// `/init/error`: `_HANDLER` names no file that can run (missing, not executable, or an
 /// extension other than `.sh` and `.pl`).
 pub(crate) const NO_SUCH_HANDLER: &str = "Runtime.NoSuchHandler";
+/// `/init/error`: the `.sh` or `.pl` file does not compile (`bash -n` or `perl -c` failed:
+/// a syntax error, or a module it uses is missing); the type Lambda's own runtimes report
+/// for a handler that does not parse.
+pub(crate) const SYNTAX_ERROR: &str = "Runtime.UserCodeSyntaxError";
 /// `/init/error`: a `TINYLAMBDA_*` variable has a value that cannot be used.
 pub(crate) const CONFIG_INVALID: &str = "Runtime.ConfigInvalid";
 /// `/init/error` (or `/error` when a restart fails): the interpreter is missing, or the

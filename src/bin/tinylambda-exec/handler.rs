@@ -2,6 +2,7 @@
 
 use tinylambda::{Context, Error};
 
+use crate::check;
 use crate::oneshot::PerCall;
 use crate::persistent::Persistent;
 use crate::resolve;
@@ -28,10 +29,11 @@ impl Handler {
     pub(crate) fn from_env() -> Result<Handler, Error> {
         let settings = Settings::from_env()?;
         if let Some(web) = settings.web {
-            return Web::start(web).map(Handler::Web);
+            return Web::start(web, &settings.task_root).map(Handler::Web);
         }
         let target = resolve::target(&settings.handler, &settings.task_root)?;
         let spec = Spec::new(target, settings.persistent, &settings.bash, &settings.perl)?;
+        check::compiles(&spec)?;
         if settings.persistent {
             Persistent::start(spec).map(Handler::Persistent)
         } else {

@@ -1,20 +1,19 @@
 //! A keep-alive HTTP/1.1 client for one local server: write a request, read the reply,
 //! keep the connection for the next one. Responses are parsed with tinylambda's own
-//! zero-copy parser (`Content-Length`, chunked, or until close).
+//! zero-copy parser (`Content-Length`, chunked, or until close). The whole exchange,
+//! connecting included, ends by one deadline (`timed.rs`), and a request is sent again only
+//! when none of it went out (see [`Client::send`]).
 
-use std::io::{self, ErrorKind, IoSlice, Read, Write};
+use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Range;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tinylambda::parse::{self, Chunked, Framing, Status, parse_head};
 
 use crate::deadline::Deadline;
 use crate::output::MAX_RESPONSE;
-
-/// A connection idle this long is checked before it is reused: the server may have closed
-/// it (many close idle connections after a few seconds).
-const PROBE_AFTER: Duration = Duration::from_secs(1);
+use crate::timed::Timed;
 
 /// The longest wait for a connection (a local server refuses at once when it is down).
 const CONNECT_LIMIT: Duration = Duration::from_secs(5);
@@ -26,18 +25,15 @@ const CHUNK: usize = 64 * 1024;
 pub(crate) enum Failure {
     /// The connection could not be made.
     Connect(io::Error),
-    /// Sending or receiving failed; `replied` if part of a reply had arrived.
+    /// Sending or receiving failed.
     Io {
         /// What failed.
         error: io::Error,
-        /// Whether any reply bytes had arrived.
-        replied: bool,
+        /// Whether any byte of the request went out (the server may have acted on it).
+        sent: bool,
     },
     /// The connection closed before the reply was complete.
-    Closed {
-        /// Whether any reply bytes had arrived.
-        replied: bool,
-    },
+    Closed,
     /// The reply is not valid HTTP/1.1.
     Malformed(parse::Error),
     /// The reply body is over [`MAX_RESPONSE`]: this many bytes, when known.
@@ -47,13 +43,11 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    /// Whether the request may be sent again on a fresh connection: it met a kept-alive
-    /// connection the server had closed (nothing came back).
-    fn stale(&self) -> bool {
-        matches!(
-            self,
-            Failure::Io { replied: false, .. } | Failure::Closed { replied: false }
-        )
+    /// Whether the request may be sent again: not one byte of it went out, so the server
+    /// cannot have seen it. A request that went out, even in part, is never sent twice: a
+    /// server may act on an event it never answers.
+    fn unsent(&self) -> bool {
+        matches!(self, Failure::Io { sent: false, .. })
     }
 
     /// A short description for an error message.
@@ -63,7 +57,7 @@ impl Failure {
                 [b"cannot connect: ".as_slice(), e.to_string().as_bytes()].concat()
             }
             Failure::Io { error, .. } => error.to_string().into_bytes(),
-            Failure::Closed { .. } => b"the connection closed before a complete reply".to_vec(),
+            Failure::Closed => b"the connection closed before a complete reply".to_vec(),
             Failure::Malformed(e) => {
                 [b"malformed reply: ".as_slice(), e.as_str().as_bytes()].concat()
             }
@@ -84,7 +78,6 @@ pub(crate) struct Reply {
 pub(crate) struct Client {
     addr: SocketAddr,
     stream: Option<TcpStream>,
-    used: Instant,
     recv: Vec<u8>,
 }
 
@@ -97,7 +90,6 @@ impl Client {
         Client {
             addr,
             stream,
-            used: Instant::now(),
             recv: Vec::new(),
         }
     }
@@ -107,47 +99,48 @@ impl Client {
         self.recv.get(reply.body.clone()).unwrap_or_default()
     }
 
-    /// Sends `head` and `body` and reads the reply, within `deadline`. A request that
-    /// meets a kept-alive connection the server has closed is sent once more on a fresh
-    /// one.
+    /// Sends `head` and `body` and reads the reply, all by `deadline`. A kept-alive
+    /// connection is checked before it is reused (the server may have closed it while it
+    /// was idle), and replaced when it was; a request that then fails on it before a byte
+    /// went out is sent once more, on a fresh connection. Nothing else is retried.
     pub(crate) fn send(
         &mut self,
         head: &[u8],
         body: &[u8],
         deadline: Deadline,
     ) -> Result<Reply, Failure> {
-        let mut retried = false;
-        loop {
-            let reused = self.stream.is_some();
-            match self.exchange(head, body, deadline) {
-                Ok((reply, keep)) => {
-                    if !keep {
-                        self.stream = None;
-                    }
-                    self.used = Instant::now();
-                    return Ok(reply);
-                }
-                Err(failure) => {
+        if self.stream.is_some() && !self.alive() {
+            self.stream = None;
+        }
+        let reused = self.stream.is_some();
+        let result = match self.exchange(head, body, deadline) {
+            Err(failure) if reused && failure.unsent() => {
+                self.stream = None;
+                self.exchange(head, body, deadline)
+            }
+            other => other,
+        };
+        match result {
+            Ok((reply, keep)) => {
+                if !keep {
                     self.stream = None;
-                    if reused && !retried && failure.stale() {
-                        retried = true;
-                        continue;
-                    }
-                    return Err(failure);
                 }
+                Ok(reply)
+            }
+            Err(failure) => {
+                self.stream = None;
+                Err(failure)
             }
         }
     }
 
+    /// One request and its reply, on the kept connection or a new one.
     fn exchange(
         &mut self,
         head: &[u8],
         body: &[u8],
         deadline: Deadline,
     ) -> Result<(Reply, bool), Failure> {
-        if self.stream.is_some() && self.used.elapsed() >= PROBE_AFTER && !self.alive() {
-            self.stream = None;
-        }
         let limit = match deadline.left() {
             Some(Duration::ZERO) => return Err(Failure::Timeout),
             left => left,
@@ -162,18 +155,10 @@ impl Client {
                 stream
             }
         };
-        let stream = self.stream.insert(stream);
-        let io = |error: io::Error| match error.kind() {
-            ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::Timeout,
-            _ => Failure::Io {
-                error,
-                replied: false,
-            },
-        };
-        stream.set_read_timeout(limit).map_err(io)?;
-        stream.set_write_timeout(limit).map_err(io)?;
-        write_all(stream, head, body).map_err(io)?;
-        receive(stream, &mut self.recv)
+        let mut timed = Timed::new(self.stream.insert(stream), deadline);
+        let (sent, written) = timed.write_all(head, body);
+        written.map_err(|error| failure(error, sent > 0))?;
+        receive(&mut timed, &mut self.recv)
     }
 
     /// Whether the idle connection is still open: a non-blocking peek finds no EOF and no
@@ -190,48 +175,25 @@ impl Client {
     }
 }
 
-/// Writes `head` then `body`, vectored.
-fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
-    let mut sent = 0;
-    let total = head.len() + body.len();
-    while sent < total {
-        let (a, b) = match head.get(sent..) {
-            Some(rest) if !rest.is_empty() => (rest, body),
-            _ => (body.get(sent - head.len()..).unwrap_or_default(), &[][..]),
-        };
-        match stream.write_vectored(&[IoSlice::new(a), IoSlice::new(b)]) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+/// A failed read or write: [`Failure::Timeout`] once the deadline has passed.
+fn failure(error: io::Error, sent: bool) -> Failure {
+    match error.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::Timeout,
+        _ => Failure::Io { error, sent },
     }
-    Ok(())
 }
 
 /// Reads more of the reply into `recv`; `Ok(0)` at EOF.
-fn read_more(stream: &mut TcpStream, recv: &mut Vec<u8>) -> Result<usize, Failure> {
+fn read_more(stream: &mut Timed<'_>, recv: &mut Vec<u8>) -> Result<usize, Failure> {
     let len = recv.len();
     recv.resize(len + CHUNK, 0);
-    let read = loop {
-        match stream.read(recv.get_mut(len..).unwrap_or_default()) {
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            other => break other,
-        }
-    };
-    let n = *read.as_ref().unwrap_or(&0);
-    recv.truncate(len + n);
-    read.map_err(|error| match error.kind() {
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::Timeout,
-        _ => Failure::Io {
-            error,
-            replied: len > 0,
-        },
-    })
+    let read = stream.read(recv.get_mut(len..).unwrap_or_default());
+    recv.truncate(len + *read.as_ref().unwrap_or(&0));
+    read.map_err(|error| failure(error, true))
 }
 
 /// Reads one reply into `recv`; the reply and whether the connection can be kept.
-fn receive(stream: &mut TcpStream, recv: &mut Vec<u8>) -> Result<(Reply, bool), Failure> {
+fn receive(stream: &mut Timed<'_>, recv: &mut Vec<u8>) -> Result<(Reply, bool), Failure> {
     recv.clear();
     let head = loop {
         match parse_head(recv).map_err(Failure::Malformed)? {
@@ -241,9 +203,7 @@ fn receive(stream: &mut TcpStream, recv: &mut Vec<u8>) -> Result<(Reply, bool), 
             Status::Complete(head) => break head,
             Status::Partial => {
                 if read_more(stream, recv)? == 0 {
-                    return Err(Failure::Closed {
-                        replied: !recv.is_empty(),
-                    });
+                    return Err(Failure::Closed);
                 }
             }
         }
@@ -258,7 +218,7 @@ fn receive(stream: &mut TcpStream, recv: &mut Vec<u8>) -> Result<(Reply, bool), 
                 .ok_or(Failure::TooLarge(Some(n)))?;
             while recv.len() < start + n {
                 if read_more(stream, recv)? == 0 {
-                    return Err(Failure::Closed { replied: true });
+                    return Err(Failure::Closed);
                 }
             }
             (start..start + n, recv.len() == start + n)
@@ -278,7 +238,7 @@ fn receive(stream: &mut TcpStream, recv: &mut Vec<u8>) -> Result<(Reply, bool), 
                         let kept = decoder.compact(rest);
                         recv.truncate(start + kept);
                         if read_more(stream, recv)? == 0 {
-                            return Err(Failure::Closed { replied: true });
+                            return Err(Failure::Closed);
                         }
                     }
                     Err(parse::Error::BodyTooLarge) => return Err(Failure::TooLarge(None)),

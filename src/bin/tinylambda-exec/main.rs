@@ -7,9 +7,10 @@
 //! - `_HANDLER=function.handler` with `$LAMBDA_TASK_ROOT/function.sh`: the file is sourced
 //!   by bash and the function called with the event as `$1` (and on stdin); its stdout,
 //!   without trailing newlines, is the response.
-//! - `_HANDLER=lambda_script.handler` with `lambda_script.pl`: the file is loaded by perl and
-//!   the sub called with the event; what it returns (without trailing newlines) is the
-//!   response.
+//! - `_HANDLER=lambda_script.handler` with `lambda_script.pl`: the file is loaded by perl
+//!   (`do`) and the sub called with the event; what it returns (without trailing newlines)
+//!   is the response.
+//! - Either file is checked at init (`bash -n`, `perl -c`, see `check.rs`).
 //! - `_HANDLER=name` where `$LAMBDA_TASK_ROOT/name` is executable: it runs with the event on
 //!   stdin, and its stdout is the response, byte for byte.
 //! - `TINYLAMBDA_PERSISTENT=1`: the handler process starts once and serves every
@@ -17,14 +18,16 @@
 //!   glue speaks it for you).
 //! - `TINYLAMBDA_WEB_URL=http://127.0.0.1:8080/path`: each event is POSTed there over a
 //!   kept-alive connection and the reply's body is the response; `TINYLAMBDA_WEB_START`
-//!   is a command (run with `/bin/sh -c`) that starts the server at init, and
+//!   is a command (run with `/bin/sh -c` in `LAMBDA_TASK_ROOT`) that starts the server at
+//!   init, in a process group that ends with us (`server.rs`), and
 //!   `TINYLAMBDA_WEB_WAIT_MS` (default 8000) bounds the wait for its port.
 //!
 //! The child learns its invocation from `LAMBDA_REQUEST_ID`, `LAMBDA_DEADLINE_MS`,
 //! `LAMBDA_INVOKED_FUNCTION_ARN` and `_X_AMZN_TRACE_ID`. Its stderr is forwarded to ours
 //! line by line. A child still running 50 ms before the deadline is killed with its whole
 //! process group. `TINYLAMBDA_BASH` and `TINYLAMBDA_PERL` name the interpreters (default:
-//! `bash` and `perl` from `PATH`). The error types are listed in `failure.rs`.
+//! `bash` and `perl` from `PATH`). The error types are listed in `failure.rs`. On the command
+//! line it takes only `--help` and `--version` (`cli.rs`).
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -33,7 +36,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod check;
 mod child;
+mod cli;
 mod deadline;
 mod failure;
 mod frame;
@@ -47,16 +52,19 @@ mod pump;
 mod relay;
 mod resolve;
 mod scripts;
+mod server;
 mod settings;
 mod spec;
 #[allow(unsafe_code)]
 mod sys;
+mod timed;
 mod vars;
 mod web;
 
 use handler::Handler;
 
 fn main() {
+    cli::handle_args();
     // Checked before anything is started, so a misplaced bootstrap leaves no child behind.
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         log::log(&[b"AWS_LAMBDA_RUNTIME_API is not set (not on Lambda or an emulator?)"]);

@@ -50,8 +50,11 @@ pub(crate) enum Until {
 /// How an exchange ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum End {
-    /// The sink has its answer (`Until::Reply`).
+    /// The sink has its answer (`Until::Reply`), and all of the input was written.
     Done,
+    /// The sink has its answer (`Until::Reply`) but part of the input was never written:
+    /// the child answered before reading all of it.
+    Early,
     /// The child's output ended (`Until::Exit`: it exited; `Until::Reply`: it closed its
     /// stdout without a complete answer).
     Closed,
@@ -83,8 +86,14 @@ impl<'a> Input<'a> {
         }
     }
 
-    fn len(&self) -> usize {
+    /// The bytes to write in all.
+    pub(crate) fn len(&self) -> usize {
         self.parts[0].len() + self.parts[1].len()
+    }
+
+    /// The bytes written so far.
+    pub(crate) fn sent(&self) -> usize {
+        self.sent
     }
 
     fn pending(&self) -> bool {
@@ -151,7 +160,11 @@ pub(crate) fn pump(
     }
     loop {
         if sink.done() {
-            return End::Done;
+            return if input.sent < input.len() {
+                End::Early
+            } else {
+                End::Done
+            };
         }
         let over = match until {
             Until::Exit => {

@@ -37,6 +37,15 @@ impl Relay {
         }
     }
 
+    /// A relay that only keeps the tail: nothing reaches our stderr (for output that is
+    /// reported some other way).
+    pub(crate) fn quiet() -> Relay {
+        Relay {
+            out: |_| {},
+            ..Relay::new()
+        }
+    }
+
     /// Starts a new invocation's tail.
     pub(crate) fn begin(&mut self) {
         self.tail.clear();

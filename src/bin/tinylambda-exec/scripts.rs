@@ -9,11 +9,14 @@
 /// the third argument when it fits in one; otherwise read from stdin, and given to the
 /// function on its stdin again). Variable names start with `_tl_` so the user's file is
 /// unlikely to clobber them; the file is sourced with no positional parameters, as the
-/// classic bootstrap did.
+/// classic bootstrap did. The status of its last top-level command is not the function's
+/// (a file ending in `[ -n "$DEBUG" ] && set -x` is fine), and a `set -e` at its top
+/// applies to the function, not to the sourcing: a file that does not parse is caught at
+/// init (`check.rs`).
 pub(crate) const SHELL_ONCE: &str = r#"_tl_file=$1 _tl_fn=$2 _tl_n=$#
 [ $# -gt 2 ] && _tl_event=$3
 set --
-. "$_tl_file" || exit
+. "$_tl_file" || :
 if [ "$_tl_n" -gt 2 ]; then
   "$_tl_fn" "$_tl_event"
 else
@@ -29,10 +32,11 @@ fi
 /// reply with NUL and the function's status (empty for 0). In a multibyte locale the
 /// frame is read under `LC_ALL=C` so that `read -N` counts bytes (checked per frame, in
 /// case the handler changes the locale); the context is split with a local IFS, and its
-/// values never hold glob characters (see `vars.rs`).
+/// values never hold glob characters (see `vars.rs`). The file is sourced as in
+/// [`SHELL_ONCE`].
 pub(crate) const SHELL_LOOP: &str = r#"_tl_file=$1 _tl_fn=$2
 set --
-. "$_tl_file" || exit
+. "$_tl_file" || :
 exec {_tl_in}<&0 0</dev/null
 _tl_export() { local IFS=' '; export $1; }
 _tl_mb=$'\xc3\xa9'
@@ -51,26 +55,31 @@ done
 "#;
 
 /// perl, one event: read the event from stdin, load the file, call the sub with the event
-/// and print what it returns (as the classic template did, without the template).
+/// and print what it returns (as the classic template did, without the template). The file
+/// is run with `do`, not `require`: like a script, it need not end with a true value
+/// (`1;`). One that does not compile is caught at init (`check.rs`); a `die` while it
+/// loads ends the process with the message on stderr.
 pub(crate) const PERL_ONCE: &str = r#"my ($file, $name) = @ARGV; @ARGV = ();
 binmode STDIN; binmode STDOUT;
 my $event = do { local $/; <STDIN> };
 $event = '' unless defined $event;
-require $file;
+do $file; die $@ if $@;
 my $sub = \&{ $name =~ /::/ ? $name : "main::$name" };
 defined &$sub or die "tinylambda-exec: $file defines no sub $name\n";
 my $response = $sub->($event);
 print $response if defined $response;
 "#;
 
-/// perl, persistent: load the file once, move the protocol stream off STDIN (which
-/// becomes /dev/null), then per frame set the context in %ENV, call the sub, and reply.
-/// A `die` is reported like the per-call glue's exit: the message on stderr, status 255.
+/// perl, persistent: load the file once (as [`PERL_ONCE`] does), move the protocol stream
+/// off STDIN (which becomes /dev/null), then per frame set the context in %ENV, call the
+/// sub, and reply in the counted form, so the response may hold any bytes, NUL included (a
+/// string with characters over 255 goes out as UTF-8, as `print` would send it). A `die`
+/// is reported like the per-call glue's exit: the message on stderr, status 255.
 pub(crate) const PERL_LOOP: &str = r#"my ($file, $name) = @ARGV; @ARGV = ();
 open(my $in, '<&', \*STDIN) or die "tinylambda-exec: stdin: $!\n";
 open(STDIN, '<', '/dev/null') or die "tinylambda-exec: /dev/null: $!\n";
 binmode $in; binmode STDOUT; $| = 1;
-require $file;
+do $file; die $@ if $@;
 my $sub = \&{ $name =~ /::/ ? $name : "main::$name" };
 defined &$sub or die "tinylambda-exec: $file defines no sub $name\n";
 while (defined(my $head = <$in>)) {
@@ -79,7 +88,9 @@ while (defined(my $head = <$in>)) {
     delete @ENV{qw(LAMBDA_REQUEST_ID LAMBDA_DEADLINE_MS LAMBDA_INVOKED_FUNCTION_ARN _X_AMZN_TRACE_ID)};
     for (split / /, substr($frame, 0, $c)) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v }
     my $response = eval { $sub->(substr($frame, $c)) };
-    if ($@) { print STDERR $@; print "\0", "255\n" }
-    else { print defined $response ? $response : '', "\0\n" }
+    if ($@) { print STDERR $@; print "\0", "255\n"; next }
+    $response = '' unless defined $response;
+    utf8::encode($response) unless utf8::downgrade($response, 1);
+    print "\0=", length($response), "\n", $response;
 }
 "#;

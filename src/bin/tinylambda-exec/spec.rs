@@ -26,6 +26,9 @@ pub(crate) struct Spec {
     /// handlers, as the `$(...)` of the classic bootstraps did; never for executables,
     /// whose stdout is the response byte for byte.
     pub(crate) trim: bool,
+    /// For a `.sh` or `.pl` file: the interpreter's option that only compiles a file
+    /// (`-n`, `-c`), and the file.
+    check: Option<(&'static str, PathBuf)>,
 }
 
 impl Spec {
@@ -40,13 +43,14 @@ impl Spec {
         bash: &str,
         perl: &str,
     ) -> Result<Spec, Error> {
-        let (program, mut args, file, name, event_arg) = match target {
+        let (program, mut args, file, name, event_arg, only_compile) = match target {
             Target::Executable(path) => {
                 return Ok(Spec {
                     program: path,
                     args: Vec::new(),
                     event_arg: false,
                     trim: false,
+                    check: None,
                 });
             }
             Target::Shell { file, function } => {
@@ -63,6 +67,7 @@ impl Spec {
                     file,
                     function,
                     !persistent,
+                    "-n",
                 )
             }
             Target::Perl { file, sub } => {
@@ -78,16 +83,18 @@ impl Spec {
                     file,
                     sub,
                     false,
+                    "-c",
                 )
             }
         };
-        args.push(file.into_os_string());
+        args.push(file.clone().into_os_string());
         args.push(name.into());
         Ok(Spec {
             program,
             args,
             event_arg,
             trim: true,
+            check: Some((only_compile, file)),
         })
     }
 
@@ -96,6 +103,15 @@ impl Spec {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args);
         cmd
+    }
+
+    /// The command that checks the handler's file compiles (`bash -n FILE`, `perl -c
+    /// FILE`), and the file; `None` for an executable.
+    pub(crate) fn check_command(&self) -> Option<(Command, &PathBuf)> {
+        let (option, file) = self.check.as_ref()?;
+        let mut cmd = Command::new(&self.program);
+        cmd.arg(option).arg(file);
+        Some((cmd, file))
     }
 
     /// Starts `cmd` (made by [`Spec::command`]) with piped streams.

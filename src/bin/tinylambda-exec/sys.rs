@@ -8,10 +8,17 @@
 //!   however much of the event the child has not read yet.
 //! - `pidfd_open` (Linux 5.3): a descriptor that becomes readable when the child exits, so
 //!   `poll` notices a child that exits while something else still holds its pipes.
+//! - `prctl(PR_SET_PDEATHSIG)` and `getppid`, in a child between fork and exec: the web
+//!   server gets SIGKILL when we end, however we end (SIGKILL included).
+//! - `ioctl(FIONREAD)` on a pipe: how many bytes wait in it, from either end, so a
+//!   persistent handler that left part of its frame unread, or wrote between invocations,
+//!   is noticed.
 
 use std::ffi::{c_int, c_long, c_short, c_ulong};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 /// `struct pollfd`.
 #[repr(C)]
@@ -33,8 +40,12 @@ pub(crate) const POLLOUT: c_short = 0x4;
 pub(crate) const POLLEND: c_short = 0x8 | 0x10 | 0x20;
 
 const F_SETFL: c_int = 4;
+/// `FIONREAD` in the generic ioctl numbering, which x86_64 and aarch64 use.
+const FIONREAD: c_ulong = 0x541B;
 const O_NONBLOCK: c_int = 0o4000;
 const SIGKILL: c_int = 9;
+const PR_SET_PDEATHSIG: c_int = 1;
+const ESRCH: i32 = 3;
 /// The same number on every Linux architecture (it postdates the per-architecture tables).
 const SYS_PIDFD_OPEN: c_long = 434;
 
@@ -42,7 +53,10 @@ unsafe extern "C" {
     fn poll(fds: *mut PollFd, nfds: c_ulong, timeout: c_int) -> c_int;
     fn kill(pid: c_int, sig: c_int) -> c_int;
     fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+    fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
     fn syscall(number: c_long, ...) -> c_long;
+    fn prctl(option: c_int, ...) -> c_int;
+    fn getppid() -> c_int;
 }
 
 /// Waits until one of `fds` is ready or `timeout_ms` passes (-1: no limit); the number of
@@ -67,6 +81,33 @@ pub(crate) fn kill_group(pgid: u32) {
     }
 }
 
+/// Makes the process `cmd` starts get SIGKILL when the calling thread ends, however it
+/// ends: exit, a fatal signal, SIGKILL (`PR_SET_PDEATHSIG`; it survives the exec, and the
+/// exec of a shell's last command). Call it on the thread that lives as long as the process
+/// (the main thread). Only that process: what it starts in turn does not inherit it.
+pub(crate) fn die_with_this_thread(cmd: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls may be made: `die_with_parent` makes two system calls, reads
+    // errno, and allocates nothing (an `io::Error` from an OS error code owns no memory).
+    unsafe { cmd.pre_exec(move || die_with_parent(parent)) };
+}
+
+/// In a child between fork and exec: SIGKILL when the thread that forked it ends; an error
+/// when its parent is no longer `parent` (it ended before the request took effect, so the
+/// signal would never come and the child must not start).
+fn die_with_parent(parent: u32) -> io::Result<()> {
+    // SAFETY: prctl(2) with PR_SET_PDEATHSIG takes integers only.
+    if unsafe { prctl(PR_SET_PDEATHSIG, c_ulong::from(SIGKILL.unsigned_abs())) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: getppid(2) takes nothing and cannot fail.
+    if u32::try_from(unsafe { getppid() }).ok() != Some(parent) {
+        return Err(io::Error::from_raw_os_error(ESRCH));
+    }
+    Ok(())
+}
+
 /// Makes writes to `fd` return `WouldBlock` instead of waiting. Only the file status flags
 /// change (the access mode bits are ignored by `F_SETFL`), and only for this end of the
 /// pipe: the child's end is a separate open file.
@@ -78,6 +119,17 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// The number of bytes waiting in the pipe `fd` is an end of (its read end or its write
+/// end: both see the same buffer).
+pub(crate) fn unread(fd: RawFd) -> io::Result<usize> {
+    let mut count: c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points to a live c_int.
+    if unsafe { ioctl(fd, FIONREAD, &mut count as *mut c_int) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
 /// A descriptor that becomes readable when process `pid` (our unreaped child) exits;
 /// `None` on kernels without `pidfd_open`.
 pub(crate) fn pidfd(pid: u32) -> Option<OwnedFd> {
@@ -87,4 +139,33 @@ pub(crate) fn pidfd(pid: u32) -> Option<OwnedFd> {
     let fd = RawFd::try_from(fd).ok().filter(|&fd| fd >= 0)?;
     // SAFETY: the kernel just returned this descriptor to us, and nothing else owns it.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn unread_counts_the_bytes_in_a_pipe_from_either_end() {
+        let mut child = Command::new("sh")
+            .args(["-c", "read -r line; printf '%s!' \"$line\"; exec sleep 5"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        stdin.write_all(b"one\ntwo three").unwrap();
+        let mut reply = [0; 4];
+        stdout.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"one!");
+        // sh reads its line a byte at a time from a pipe: the rest is still there.
+        assert_eq!(unread(stdin.as_raw_fd()).unwrap(), 9);
+        assert_eq!(unread(stdout.as_raw_fd()).unwrap(), 0);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }

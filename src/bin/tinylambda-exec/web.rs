@@ -1,9 +1,8 @@
 //! The web adapter: each event is POSTed to a local HTTP server (started once at init by
-//! an optional command), and the reply's body is the response.
+//! an optional command, see `server.rs`), and the reply's body is the response.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tinylambda::endpoint::Endpoint;
@@ -15,8 +14,8 @@ use crate::failure::{
 };
 use crate::http::{Client, Failure};
 use crate::log::{decimal, log};
+use crate::server::Server;
 use crate::settings::WebSettings;
-use crate::sys;
 use crate::vars;
 
 /// The web adapter.
@@ -29,22 +28,25 @@ pub(crate) struct Web {
     authority: String,
     addr: SocketAddr,
     client: Client,
-    /// The server we started, if any, and its command.
-    server: Option<(String, Child)>,
+    /// The server we started, if any.
+    server: Option<Server>,
+    /// Where it runs: `LAMBDA_TASK_ROOT`.
+    dir: PathBuf,
     wait_ms: u64,
     head: Vec<u8>,
 }
 
 impl Web {
-    /// Parses the URL, starts the server if there is a command, and waits (bounded) until
-    /// its port accepts a connection, which is kept for the first invocation.
+    /// Parses the URL, starts the server if there is a command (in `dir`,
+    /// `LAMBDA_TASK_ROOT`), and waits (bounded) until its port accepts a connection, which
+    /// is kept for the first invocation.
     ///
     /// # Errors
     /// `Runtime.ConfigInvalid` for a URL that is not `http://host[:port][/path]` or a host
     /// that does not resolve; `Runtime.StartError` when the command cannot start or exits
     /// before the port is ready; `Runtime.StartTimeout` when the port is not ready within
     /// `TINYLAMBDA_WEB_WAIT_MS`. The server is killed in either case.
-    pub(crate) fn start(settings: WebSettings) -> Result<Web, Error> {
+    pub(crate) fn start(settings: WebSettings, dir: &Path) -> Result<Web, Error> {
         let endpoint = Endpoint::parse(&settings.url).map_err(|e| {
             failure::error(
                 CONFIG_INVALID,
@@ -83,12 +85,12 @@ impl Web {
             addr,
             client: Client::new(addr, None),
             server: None,
+            dir: dir.to_owned(),
             wait_ms: settings.wait_ms,
             head: Vec::new(),
         };
         if let Some(command) = settings.start {
-            let child = start_server(&command)?;
-            web.server = Some((command, child));
+            web.server = Some(Server::start(&command, dir)?);
         }
         let stream = web.await_port(Deadline::after_ms(web.wait_ms))?;
         web.client = Client::new(addr, Some(stream));
@@ -103,13 +105,13 @@ impl Web {
             if let Ok(stream) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)) {
                 return Ok(stream);
             }
-            if let Some((command, child)) = &mut self.server {
-                if let Ok(Some(status)) = child.try_wait() {
+            if let Some(server) = &mut self.server {
+                if let Some(status) = server.ended() {
                     let error = failure::error(
                         START_ERROR,
                         &[
                             b"TINYLAMBDA_WEB_START (",
-                            command.as_bytes(),
+                            server.command.as_bytes(),
                             b") ended (",
                             &failure::status_text(Some(status)),
                             b") before ",
@@ -118,8 +120,7 @@ impl Web {
                         ],
                     );
                     // Whatever it started in its group goes with it.
-                    sys::kill_group(child.id());
-                    self.server = None;
+                    self.stop_server();
                     return Err(error);
                 }
             }
@@ -143,9 +144,8 @@ impl Web {
     }
 
     fn stop_server(&mut self) {
-        if let Some((_, mut child)) = self.server.take() {
-            sys::kill_group(child.id());
-            let _ = child.wait();
+        if let Some(server) = self.server.take() {
+            server.stop();
         }
     }
 
@@ -191,10 +191,10 @@ impl Web {
     /// If the server we started has ended, starts it again and waits for its port (within
     /// the wait and the invocation's deadline).
     fn restart_if_ended(&mut self, deadline: Deadline) -> Result<(), Error> {
-        let Some((command, child)) = &mut self.server else {
+        let Some(server) = &mut self.server else {
             return Ok(());
         };
-        let Ok(Some(status)) = child.try_wait() else {
+        let Some(status) = server.ended() else {
             return Ok(());
         };
         log(&[
@@ -202,10 +202,10 @@ impl Web {
             &failure::status_text(Some(status)),
             b"); starting it again",
         ]);
-        let command = command.clone();
-        self.server = None;
-        let child = start_server(&command)?;
-        self.server = Some((command, child));
+        let command = server.command.clone();
+        // What it left running in its group goes first (it may hold the port).
+        self.stop_server();
+        self.server = Some(Server::start(&command, &self.dir)?);
         let stream = self.await_port(Deadline::after_ms(self.wait_ms).min(deadline))?;
         self.client = Client::new(self.addr, Some(stream));
         Ok(())
@@ -239,26 +239,4 @@ impl Web {
         });
         head.extend_from_slice(b"\r\n");
     }
-}
-
-/// Runs `command` with `/bin/sh -c` in a process group of its own, its output going to
-/// ours (the function's log).
-fn start_server(command: &str) -> Result<Child, Error> {
-    Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            failure::error(
-                START_ERROR,
-                &[
-                    b"TINYLAMBDA_WEB_START (",
-                    command.as_bytes(),
-                    b"): ",
-                    e.to_string().as_bytes(),
-                ],
-            )
-        })
 }
