@@ -44,32 +44,8 @@ pub fn closed(port: u16) -> Result<(), String> {
 
 /// Closes `conn` with a TCP reset (SO_LINGER on, 0 s) instead of a FIN.
 pub fn reset(conn: TcpStream) {
-    use std::os::fd::AsRawFd;
-    #[repr(C)]
-    struct Linger {
-        onoff: i32,
-        seconds: i32,
-    }
-    unsafe extern "C" {
-        fn setsockopt(fd: i32, level: i32, name: i32, value: *const Linger, len: u32) -> i32;
-    }
-    const SOL_SOCKET: i32 = 1;
-    const SO_LINGER: i32 = 13;
-    let linger = Linger {
-        onoff: 1,
-        seconds: 0,
-    };
-    // SAFETY: a valid socket and a pointer to a live, correctly sized struct linger.
-    let rc = unsafe {
-        setsockopt(
-            conn.as_raw_fd(),
-            SOL_SOCKET,
-            SO_LINGER,
-            &linger,
-            size_of::<Linger>() as u32,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt(SO_LINGER)");
+    crate::support::linger_zero(&conn);
+    drop(conn);
 }
 
 /// Every request body (or, over 1 MiB, how much of it arrived) a [`Misbehaving`] server read, in

@@ -682,7 +682,7 @@ pub fn decode_chunked(bytes: &[u8]) -> Decoded {
 
 /// Sets SO_LINGER to {on, 0 s}, so that closing `conn` sends RST instead of FIN. std has no
 /// stable way to do this, so it declares `setsockopt` itself.
-fn linger_zero(conn: &TcpStream) {
+pub fn linger_zero(conn: &TcpStream) {
     use std::os::fd::AsRawFd;
     #[repr(C)]
     struct Linger {
