@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use support::{
-    Outcome, Request, Step, accepted, as_bootstrap, chunked_event, event, run_child,
+    Outcome, Step, accepted, as_bootstrap, assert_response, chunked_event, event, run_child,
     run_child_output, serve_command, status,
 };
 
@@ -81,7 +81,7 @@ fn prepare() -> Prepared {
             "qemu-aarch64-static is not installed (apt-get install qemu-user-static)".into(),
         );
     };
-    if !target_installed() {
+    if !support::target_installed(TARGET) {
         return Prepared::Missing(format!(
             "the {TARGET} target is not installed (rustup target add {TARGET})"
         ));
@@ -120,19 +120,6 @@ fn on_path(name: &str) -> Option<PathBuf> {
     env::split_paths(&env::var_os("PATH")?)
         .map(|dir| dir.join(name))
         .find(|path| path.is_file())
-}
-
-/// Whether the toolchain that runs the tests has the standard library for [`TARGET`].
-fn target_installed() -> bool {
-    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
-        return false;
-    };
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(TARGET)
-        .join("lib")
-        .is_dir()
 }
 
 impl Arm64 {
@@ -198,28 +185,6 @@ fn failing_handler(test: &str) -> PathBuf {
     )
     .unwrap();
     dir
-}
-
-fn assert_response(post: &Request, id: &str, body: &[u8]) {
-    assert_eq!(
-        (post.method.as_str(), post.path.as_str()),
-        (
-            "POST",
-            format!("/2018-06-01/runtime/invocation/{id}/response").as_str()
-        ),
-        "expected the response for {id}: {}",
-        String::from_utf8_lossy(&post.body[..post.body.len().min(300)])
-    );
-    assert!(
-        post.body == body,
-        "response for {id}: {} bytes, {:?}...",
-        post.body.len(),
-        String::from_utf8_lossy(&post.body[..post.body.len().min(100)])
-    );
-    assert_eq!(
-        post.header("Content-Length"),
-        Some(body.len().to_string().as_str())
-    );
 }
 
 /// The machine (`e_machine`) of an ELF file, and whether it asks for a program interpreter

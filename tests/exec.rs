@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::{env, fs, thread};
 
-use support::{Outcome, Request, Step, accepted, child, event, serve_with};
+use support::{Outcome, Request, Step, accepted, assert_response, child, event, serve_with};
 
 const EXEC: &str = env!("CARGO_BIN_EXE_tinylambda-exec");
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/exec");
@@ -85,23 +85,6 @@ fn due_in(ms: u64) -> String {
 
 fn steps<const N: usize>(invocations: [[Step; 2]; N]) -> Vec<Step> {
     invocations.into_iter().flatten().collect()
-}
-
-fn assert_response(post: &Request, id: &str, body: &[u8]) {
-    assert_eq!(
-        (post.method.as_str(), post.path.as_str()),
-        (
-            "POST",
-            format!("/2018-06-01/runtime/invocation/{id}/response").as_str()
-        ),
-        "expected a response for {id}, got {}",
-        post.text()
-    );
-    assert!(
-        post.body == body,
-        "response for {id}: {:?}",
-        String::from_utf8_lossy(&post.body[..post.body.len().min(300)])
-    );
 }
 
 /// Asserts `post` is the `/error` for `id` with this type, and returns its message.

@@ -4,10 +4,9 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use support::{Outcome, Step, accepted, child, chunked_event, event, serve};
+use support::{Step, accepted, child, chunked_event, event, serve};
 use tinylambda::{Context, Error};
 
 fn echo(event: &[u8], _: &Context) -> Result<Vec<u8>, Error> {
@@ -21,17 +20,6 @@ fn slow_echo(event: &[u8], _: &Context) -> Result<Vec<u8>, Error> {
         std::thread::sleep(Duration::from_millis(ms));
     }
     Ok(event.to_vec())
-}
-
-/// Asserts that no request id was posted twice.
-fn assert_answered_at_most_once(out: &Outcome) {
-    let mut seen = HashMap::new();
-    for post in out.posts() {
-        *seen.entry(post.path.clone()).or_insert(0) += 1;
-    }
-    for (path, n) in seen {
-        assert_eq!(n, 1, "{path} posted {n} times");
-    }
 }
 
 #[test]
@@ -57,7 +45,7 @@ fn dribbled_chunked_event_and_reply_are_read_whole() {
         out.requests.iter().all(|r| r.conn == 0),
         "dribbling is no reason to reconnect"
     );
-    assert_answered_at_most_once(&out);
+    out.assert_answered_at_most_once();
 }
 
 #[test]
@@ -114,7 +102,7 @@ fn next_cut_mid_body_is_reported_to_error_once() {
         Some("Runtime.InvalidEvent")
     );
     assert_eq!(posts[1].path, "/2018-06-01/runtime/invocation/b/response");
-    assert_answered_at_most_once(&out);
+    out.assert_answered_at_most_once();
 }
 
 #[test]
@@ -143,7 +131,7 @@ fn reply_to_post_cut_mid_head_is_logged_and_not_re_posted() {
         out.requests[2].conn, 1,
         "the next /next on a fresh connection"
     );
-    assert_answered_at_most_once(&out);
+    out.assert_answered_at_most_once();
 }
 
 #[test]
@@ -168,7 +156,7 @@ fn post_that_gets_no_reply_is_not_re_posted() {
         out.stderr
     );
     assert_eq!(out.posts().len(), 2);
-    assert_answered_at_most_once(&out);
+    out.assert_answered_at_most_once();
 }
 
 #[test]
@@ -195,7 +183,7 @@ fn reset_of_the_idle_connection_between_invocations_is_survived() {
         (&b"1"[..], &b"2"[..])
     );
     assert_eq!(posts[1].conn, 1);
-    assert_answered_at_most_once(&out);
+    out.assert_answered_at_most_once();
 }
 
 #[test]
@@ -226,7 +214,7 @@ fn reset_during_the_long_poll_is_retried_once() {
         "the reset /next went out again on a new connection"
     );
     assert_eq!(out.posts().len(), 2);
-    assert_answered_at_most_once(&out);
+    out.assert_answered_at_most_once();
 }
 
 #[test]
@@ -299,7 +287,7 @@ fn endless_chunked_body_is_cut_off_and_reported() {
         Some("Runtime.EventTooLarge")
     );
     assert_eq!(posts[1].body, b"ok");
-    assert_answered_at_most_once(&out);
+    out.assert_answered_at_most_once();
 }
 
 #[test]

@@ -8,15 +8,14 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::nostd::{NoStd, TARGET, binaries};
 use support::{
-    Outcome, Request, Step, accepted, as_bootstrap, chunked_event, event, refusal,
-    run_child_output, serve_command, status,
+    Outcome, Step, accepted, as_bootstrap, assert_response, chunked_event, event, refusal,
+    registered, run_child_output, serve_command, status,
 };
 
 const EMU: &str = env!("CARGO_BIN_EXE_tinylambda-emu");
@@ -33,34 +32,6 @@ fn serve(binary: &Path, vars: &[(&str, &str)], steps: Vec<Step>) -> Outcome {
 
 fn built(test: &str) -> Option<&'static NoStd> {
     binaries(test, TARGET)
-}
-
-fn assert_response(post: &Request, id: &str, body: &[u8]) {
-    assert_eq!(
-        (post.method.as_str(), post.path.as_str()),
-        (
-            "POST",
-            format!("/2018-06-01/runtime/invocation/{id}/response").as_str()
-        ),
-        "{}",
-        String::from_utf8_lossy(&post.body[..post.body.len().min(300)])
-    );
-    assert!(
-        post.body == body,
-        "{id}: {} bytes posted, {} expected",
-        post.body.len(),
-        body.len()
-    );
-}
-
-fn assert_answered_at_most_once(out: &Outcome) {
-    let mut seen = HashMap::new();
-    for post in out.posts() {
-        *seen.entry(post.path.clone()).or_insert(0) += 1;
-    }
-    for (path, n) in seen {
-        assert_eq!(n, 1, "{path} posted {n} times");
-    }
 }
 
 #[test]
@@ -156,7 +127,7 @@ fn the_echo_reconnects_after_connection_close_and_after_a_reset_idle_connection(
     assert_response(posts[0], "a", b"1");
     assert_response(posts[1], "b", b"2");
     assert_response(posts[2], "c", b"3");
-    assert_answered_at_most_once(&out);
+    out.assert_answered_at_most_once();
 }
 
 #[test]
@@ -382,14 +353,11 @@ fn sigterm_runs_the_shutdown_callback_and_exits_zero() {
     let Some(bin) = built("sigterm_runs_the_shutdown_callback_and_exits_zero") else {
         return;
     };
-    let registered =
-        b"HTTP/1.1 200 OK\r\nLambda-Extension-Identifier: ext-1\r\nContent-Length: 2\r\n\r\n{}"
-            .to_vec();
     let out = serve(
         &bin.probe,
         &[("PROBE_SHUTDOWN", "1")],
         vec![
-            Step::Reply(registered),
+            Step::Reply(registered("ext-1")),
             Step::Park,
             Step::Reply(event("a", b"work", &[])),
             Step::Reply(accepted()),

@@ -38,20 +38,10 @@ fn describe(event: &[u8], ctx: &Context) -> Result<Vec<u8>, Error> {
     Ok(text.into_bytes())
 }
 
+/// [`support::assert_response`], and the `Content-Type` a buffered response has.
 fn assert_response(request: &support::Request, id: &str, body: &[u8]) {
-    assert_eq!(request.method, "POST");
-    assert_eq!(
-        request.path,
-        format!("/2018-06-01/runtime/invocation/{id}/response")
-    );
-    assert_eq!(request.body, body, "response body for {id}");
-    assert_eq!(
-        request.header("Content-Length"),
-        Some(body.len().to_string().as_str())
-    );
+    support::assert_response(request, id, body);
     assert_eq!(request.header("Content-Type"), Some("application/json"));
-    assert_eq!(request.header("Expect"), None);
-    assert_eq!(request.header("Transfer-Encoding"), None);
 }
 
 #[test]

@@ -5,22 +5,11 @@
 
 mod support;
 
-use support::{Step, accepted, child, event, serve};
+use support::{Step, accepted, child, event, registered, serve};
 use tinylambda::{Context, Error};
 
 fn echo(event: &[u8], _: &Context) -> Result<Vec<u8>, Error> {
     Ok(event.to_vec())
-}
-
-fn registered(id: &str) -> Vec<u8> {
-    let body =
-        "{\"functionName\":\"test\",\"functionVersion\":\"$LATEST\",\"handler\":\"bootstrap\"}";
-    format!(
-        "HTTP/1.1 200 OK\r\nLambda-Extension-Identifier: {id}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
 }
 
 #[test]

@@ -146,6 +146,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Asserts that no invocation was answered twice (no path posted twice).
+    pub fn assert_answered_at_most_once(&self) {
+        let mut seen = std::collections::HashMap::new();
+        for post in self.posts() {
+            *seen.entry(post.path.clone()).or_insert(0) += 1;
+        }
+        for (path, n) in seen {
+            assert_eq!(n, 1, "{path} posted {n} times");
+        }
+    }
+
     /// The requests other than `GET /next`.
     pub fn posts(&self) -> Vec<&Request> {
         self.requests.iter().filter(|r| !r.is_next()).collect()
@@ -788,4 +799,58 @@ pub fn refusal(code: u16, message: &str) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
+}
+
+/// Asserts that `post` is the buffered `/response` of invocation `id` with exactly `body`
+/// (messages show at most 300 bytes of it), its exact `Content-Length`, and neither
+/// `Expect` nor `Transfer-Encoding`.
+pub fn assert_response(post: &Request, id: &str, body: &[u8]) {
+    assert_eq!(
+        (post.method.as_str(), post.path.as_str()),
+        (
+            "POST",
+            format!("/2018-06-01/runtime/invocation/{id}/response").as_str()
+        ),
+        "expected the response for {id}, got {}",
+        String::from_utf8_lossy(&post.body[..post.body.len().min(300)])
+    );
+    assert!(
+        post.body == body,
+        "response for {id}: {} bytes, {:?}, expected {} bytes",
+        post.body.len(),
+        String::from_utf8_lossy(&post.body[..post.body.len().min(300)]),
+        body.len()
+    );
+    assert_eq!(
+        post.header("Content-Length"),
+        Some(body.len().to_string().as_str())
+    );
+    assert_eq!(post.header("Expect"), None);
+    assert_eq!(post.header("Transfer-Encoding"), None);
+}
+
+/// The reply to `POST /2020-01-01/extension/register` for an extension given the identifier
+/// `id`.
+pub fn registered(id: &str) -> Vec<u8> {
+    let body =
+        "{\"functionName\":\"test\",\"functionVersion\":\"$LATEST\",\"handler\":\"bootstrap\"}";
+    format!(
+        "HTTP/1.1 200 OK\r\nLambda-Extension-Identifier: {id}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Whether the toolchain that runs the tests has the standard library for `target`.
+pub fn target_installed(target: &str) -> bool {
+    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    std::path::Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(target)
+        .join("lib")
+        .is_dir()
 }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::run_child_output;
+use super::{run_child_output, target_installed};
 
 /// What the no_std bootstraps are built for on this machine.
 pub const TARGET: &str = "x86_64-unknown-linux-musl";
@@ -81,17 +81,4 @@ fn build(target: &str) -> Result<NoStd, String> {
         echo: out.join("echo"),
         probe: out.join("probe"),
     })
-}
-
-/// Whether the toolchain that runs the tests has the standard library for `target`.
-fn target_installed(target: &str) -> bool {
-    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
-        return false;
-    };
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(target)
-        .join("lib")
-        .is_dir()
 }
