@@ -7,7 +7,7 @@
 
 mod support;
 
-use support::{Outcome, Request, Step, accepted, child, event, refusal, serve};
+use support::{Outcome, Step, accepted, child, event, refusal, serve};
 use tinylambda::{Context, Error};
 
 /// A result of as many bytes as the event says.
@@ -20,7 +20,7 @@ fn sized(event: &[u8], _: &Context) -> Result<Vec<u8>, Error> {
 fn posts(out: &Outcome) -> Vec<(String, usize)> {
     out.posts()
         .iter()
-        .map(|r: &&Request| (r.path.clone(), r.body.len()))
+        .map(|r| (r.path.clone(), r.body.len()))
         .collect()
 }
 
@@ -28,84 +28,49 @@ fn response_path(id: &str) -> String {
     format!("/2018-06-01/runtime/invocation/{id}/response")
 }
 
-#[test]
-fn a_result_refused_with_413_after_six_mib_is_posted_once_and_the_loop_goes_on() {
-    if child() {
-        tinylambda::run(sized)
-    }
-    let out = serve(
-        "a_result_refused_with_413_after_six_mib_is_posted_once_and_the_loop_goes_on",
+/// Runs `test`'s bootstrap against a server that hands out the invocation `first` with
+/// `event`, refuses its result after reading `read` bytes with `reply` (a reset without
+/// one for `None`), then hands out `next` with the event `4` and accepts its result.
+fn refused_then_next(
+    test: &str,
+    event_body: &[u8],
+    read: usize,
+    reply: Option<Vec<u8>>,
+) -> Outcome {
+    serve(
+        test,
         vec![
-            Step::Reply(event("big", b"20000000", &[])),
-            Step::Refuse {
-                read: 6_291_557,
-                reply: Some(refusal(
-                    413,
-                    "Exceeded maximum allowed payload size (6291556 bytes).",
-                )),
-            },
-            Step::Reply(event("next", b"2", &[])),
+            Step::Reply(event("first", event_body, &[])),
+            Step::Refuse { read, reply },
+            Step::Reply(event("next", b"4", &[])),
             Step::Reply(accepted()),
         ],
-    );
+    )
+}
+
+/// Asserts the refused result was posted once (`read` bytes of it read), the loop went on
+/// to `next`, and stderr says `logged`.
+fn assert_posted_once_then_next(out: &Outcome, read: usize, next_len: usize, logged: &str) {
     out.assert_ran_to_the_end();
     assert_eq!(
-        posts(&out),
+        posts(out),
         [
-            (response_path("big"), 6_291_557),
-            (response_path("next"), 2)
+            (response_path("first"), read),
+            (response_path("next"), next_len)
         ],
-        "one POST for the refused result, no /error after a 413; stderr: {}",
+        "one POST for the refused result, no /error, nothing twice; stderr: {}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains("POST for big returned 413"),
-        "{}",
-        out.stderr
-    );
-    assert!(!out.stderr.contains("twice"), "{}", out.stderr);
+    assert!(out.stderr.contains(logged), "{logged}: {}", out.stderr);
 }
 
-#[test]
-fn a_result_refused_with_410_before_its_body_is_posted_once_and_the_loop_goes_on() {
-    if child() {
-        tinylambda::run(sized)
-    }
+/// Runs `test`'s bootstrap against a server that hands out one invocation with `event` and
+/// refuses its result with 500 before reading it; asserts one POST, then the exit.
+fn assert_a_500_ends_the_process_after_one_post(test: &str, event_body: &[u8]) {
     let out = serve(
-        "a_result_refused_with_410_before_its_body_is_posted_once_and_the_loop_goes_on",
+        test,
         vec![
-            Step::Reply(event("late", b"5000000", &[])),
-            Step::Refuse {
-                read: 0,
-                reply: Some(refusal(410, "Invoke timeout")),
-            },
-            Step::Reply(event("next", b"3", &[])),
-            Step::Reply(accepted()),
-        ],
-    );
-    out.assert_ran_to_the_end();
-    assert_eq!(
-        posts(&out),
-        [(response_path("late"), 0), (response_path("next"), 3)],
-        "stderr: {}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("POST for late returned 410"),
-        "{}",
-        out.stderr
-    );
-}
-
-#[test]
-fn a_result_refused_with_500_before_its_body_ends_the_process_after_one_post() {
-    if child() {
-        tinylambda::run(sized)
-    }
-    let out = serve(
-        "a_result_refused_with_500_before_its_body_ends_the_process_after_one_post",
-        vec![
-            Step::Reply(event("doomed", b"5000000", &[])),
+            Step::Reply(event("doomed", event_body, &[])),
             Step::Refuse {
                 read: 0,
                 reply: Some(refusal(500, "Container error")),
@@ -113,17 +78,55 @@ fn a_result_refused_with_500_before_its_body_ends_the_process_after_one_post() {
         ],
     );
     assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("POST for doomed returned 500 (exiting)"),
-        "{}",
-        out.stderr
-    );
+    let logged = "POST for doomed returned 500 (exiting)";
+    assert!(out.stderr.contains(logged), "{logged}: {}", out.stderr);
     assert_eq!(
         out.requests.len(),
         2,
-        "nothing after the 500: {posts:?}",
-        posts = posts(&out)
+        "nothing after the 500: {:?}",
+        posts(&out)
+    );
+}
+
+#[test]
+fn a_result_refused_with_413_after_six_mib_is_posted_once_and_the_loop_goes_on() {
+    if child() {
+        tinylambda::run(sized)
+    }
+    let out = refused_then_next(
+        "a_result_refused_with_413_after_six_mib_is_posted_once_and_the_loop_goes_on",
+        b"20000000",
+        6_291_557,
+        Some(refusal(
+            413,
+            "Exceeded maximum allowed payload size (6291556 bytes).",
+        )),
+    );
+    assert_posted_once_then_next(&out, 6_291_557, 4, "POST for first returned 413");
+}
+
+#[test]
+fn a_result_refused_with_410_before_its_body_is_posted_once_and_the_loop_goes_on() {
+    if child() {
+        tinylambda::run(sized)
+    }
+    let out = refused_then_next(
+        "a_result_refused_with_410_before_its_body_is_posted_once_and_the_loop_goes_on",
+        b"5000000",
+        0,
+        Some(refusal(410, "Invoke timeout")),
+    );
+    assert_posted_once_then_next(&out, 0, 4, "POST for first returned 410");
+}
+
+#[test]
+fn a_result_refused_with_500_before_its_body_ends_the_process_after_one_post() {
+    if child() {
+        tinylambda::run(sized)
+    }
+    assert_a_500_ends_the_process_after_one_post(
+        "a_result_refused_with_500_before_its_body_ends_the_process_after_one_post",
+        b"5000000",
     );
 }
 
@@ -132,30 +135,13 @@ fn a_reset_that_destroys_the_reply_is_logged_and_the_result_is_not_sent_again() 
     if child() {
         tinylambda::run(sized)
     }
-    let out = serve(
+    let out = refused_then_next(
         "a_reset_that_destroys_the_reply_is_logged_and_the_result_is_not_sent_again",
-        vec![
-            Step::Reply(event("lost", b"5000000", &[])),
-            Step::Refuse {
-                read: 0,
-                reply: None,
-            },
-            Step::Reply(event("next", b"4", &[])),
-            Step::Reply(accepted()),
-        ],
+        b"5000000",
+        0,
+        None,
     );
-    out.assert_ran_to_the_end();
-    assert_eq!(
-        posts(&out),
-        [(response_path("lost"), 0), (response_path("next"), 4)],
-        "stderr: {}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("POST for lost got no reply"),
-        "{}",
-        out.stderr
-    );
+    assert_posted_once_then_next(&out, 0, 4, "POST for first got no reply");
     let after = &out.requests[2];
     assert!(
         after.is_next() && after.conn == 1,
@@ -189,8 +175,9 @@ fn a_result_posted_into_a_connection_that_was_already_dead_is_sent_on_a_fresh_on
 /// Streamed responses refused before the server reads them (`--features streaming`).
 #[cfg(feature = "streaming")]
 mod streamed {
-    use super::{posts, response_path};
-    use crate::support::{Step, accepted, child, event, refusal, serve};
+    use super::{assert_a_500_ends_the_process_after_one_post, assert_posted_once_then_next};
+    use super::{refusal, refused_then_next};
+    use crate::support::child;
     use tinylambda::{Context, Error, Stream};
 
     /// Streams as many MiB as the event says, in 64 KiB writes, stopping at the first
@@ -209,30 +196,14 @@ mod streamed {
         if child() {
             tinylambda::run_streaming(stream_mib)
         }
-        let out = serve(
+        let out = refused_then_next(
             "streamed::a_stream_refused_with_410_is_posted_once_logged_and_the_loop_goes_on",
-            vec![
-                Step::Reply(event("late", b"8", &[])),
-                Step::Refuse {
-                    read: 0,
-                    reply: Some(refusal(410, "Invoke timeout")),
-                },
-                Step::Reply(event("next", b"0", &[])),
-                Step::Reply(accepted()),
-            ],
+            b"8",
+            0,
+            Some(refusal(410, "Invoke timeout")),
         );
-        out.assert_ran_to_the_end();
-        assert_eq!(
-            posts(&out),
-            [(response_path("late"), 0), (response_path("next"), 0)],
-            "stderr: {}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains("POST for late returned 410"),
-            "{}",
-            out.stderr
-        );
+        // The next invocation streams 4 MiB.
+        assert_posted_once_then_next(&out, 0, 4 << 20, "POST for first returned 410");
     }
 
     #[test]
@@ -240,23 +211,9 @@ mod streamed {
         if child() {
             tinylambda::run_streaming(stream_mib)
         }
-        let out = serve(
+        assert_a_500_ends_the_process_after_one_post(
             "streamed::a_stream_refused_with_500_ends_the_process_after_one_post",
-            vec![
-                Step::Reply(event("doomed", b"8", &[])),
-                Step::Refuse {
-                    read: 0,
-                    reply: Some(refusal(500, "Container error")),
-                },
-            ],
+            b"8",
         );
-        assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
-        assert!(
-            out.stderr
-                .contains("POST for doomed returned 500 (exiting)"),
-            "{}",
-            out.stderr
-        );
-        assert_eq!(out.requests.len(), 2, "nothing after the 500");
     }
 }
