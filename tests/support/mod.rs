@@ -16,6 +16,7 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod json;
 pub mod nostd;
 
 use std::ffi::OsStr;
