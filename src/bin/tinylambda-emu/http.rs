@@ -7,6 +7,11 @@
 //! piece as it arrives ([`Conn::read_piece`], chunked or not, with its trailer fields), and a
 //! response can be written as chunks ([`Conn::send_chunk`], [`Conn::end_chunks`] with
 //! trailers).
+//!
+//! No header value written ever holds a line break: a request whose header values hold a
+//! control character (other than a tab) is refused (400, as Go's server behind Lambda's
+//! and AWS's emulator refuses it), and every value written has CR and LF replaced by
+//! spaces (as Go's `Header.Write` does), whatever its source.
 
 use std::ffi::c_int;
 use std::io::{self, IoSlice, Read, Write};
@@ -122,6 +127,12 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// Gives up a write that makes no progress for `limit` (a peer that stopped reading):
+    /// the write then fails.
+    pub fn set_write_timeout(&self, limit: Duration) {
+        let _ = self.stream.set_write_timeout(Some(limit));
+    }
+
     /// Wraps an accepted stream (sets `TCP_NODELAY`: responses are single writes).
     pub fn new(stream: TcpStream) -> Conn {
         let _ = stream.set_nodelay(true);
@@ -384,12 +395,10 @@ impl Conn {
         self
     }
 
-    /// Adds one header line to the response head being built.
+    /// Adds one header line to the response head being built (CR and LF in `value` become
+    /// spaces).
     pub fn push_header(&mut self, name: &str, value: &[u8]) {
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b": ");
-        self.out.extend_from_slice(value);
-        self.out.extend_from_slice(b"\r\n");
+        push_field(&mut self.out, name, value);
     }
 
     /// Adds raw bytes to the response head being built.
@@ -428,6 +437,13 @@ impl Conn {
         result
     }
 
+    /// Ends the head without a body or `Content-Length` (a 204: HTTP forbids the field
+    /// there, RFC 9110 §8.6) and writes it.
+    pub fn send_no_content(&mut self) -> io::Result<()> {
+        self.out.extend_from_slice(b"\r\n");
+        self.send_parts(&[])
+    }
+
     /// Writes the head built so far, ended by its blank line, and nothing else (the body
     /// follows as chunks: the head must carry `Transfer-Encoding: chunked`).
     pub fn send_head(&mut self) -> io::Result<()> {
@@ -458,10 +474,7 @@ impl Conn {
     pub fn end_chunks(&mut self, trailers: &[(&str, &[u8])]) -> io::Result<()> {
         let mut end = b"0\r\n".to_vec();
         for (name, value) in trailers {
-            end.extend_from_slice(name.as_bytes());
-            end.extend_from_slice(b": ");
-            end.extend_from_slice(value);
-            end.extend_from_slice(b"\r\n");
+            push_field(&mut end, name, value);
         }
         end.extend_from_slice(b"\r\n");
         write_all(&mut self.stream, &mut [IoSlice::new(&end)])
@@ -519,6 +532,18 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
         let d = (b as char).to_digit(16)?;
         Some(n * 16 + u64::from(d))
     })
+}
+
+/// Appends the field line `name: value`, CR and LF in `value` written as spaces.
+fn push_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend(
+        value
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes every byte of `slices`, retrying short writes.
@@ -613,6 +638,9 @@ fn parse_head(head: &[u8]) -> Result<Head, ReadError> {
         let (name, value) = (&field[..colon], trim(&field[colon + 1..]));
         if name.is_empty() || name.iter().any(|b| !b.is_ascii_graphic()) {
             return Err(ReadError::Bad("malformed header name"));
+        }
+        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(ReadError::Bad("control character in a header value"));
         }
         if name.eq_ignore_ascii_case(b"content-length") {
             let n = parse_decimal(value).ok_or(ReadError::Bad("invalid Content-Length"))?;
@@ -841,6 +869,8 @@ mod tests {
             b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nX-Amzn-Trace-Id: Root=1\rInjected: yes\r\n\r\n",
+            b"POST / HTTP/1.1\r\nX-Amz-Tenant-Id: a\x00b\r\n\r\n",
         ] {
             assert!(matches!(parse_head(raw), Err(ReadError::Bad(_))), "{raw:?}");
         }
@@ -848,6 +878,25 @@ mod tests {
             parse_head(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
             Err(ReadError::Unsupported)
         ));
+    }
+
+    #[test]
+    fn written_header_values_never_break_a_line() {
+        let (mut client, mut conn) = pair();
+        conn.head(
+            "204 No Content",
+            &[("X-Echo", b"a\r\nInjected: yes\r\n\r\n")],
+        );
+        conn.send_no_content().unwrap();
+        drop(conn);
+        let mut raw = Vec::new();
+        client.read_to_end(&mut raw).unwrap();
+        assert_eq!(
+            raw,
+            b"HTTP/1.1 204 No Content\r\nX-Echo: a  Injected: yes    \r\n\r\n"
+        );
+        let h = parse_head(b"GET / HTTP/1.1\r\nX-Tab: a\tb\r\n\r\n").unwrap();
+        assert_eq!(h.framing, Framing::Length(0));
     }
 
     #[test]
