@@ -253,10 +253,10 @@ fn extension_runtime() -> ! {
     let id = header_value(&head, "Lambda-Extension-Identifier").expect("identifier");
     let again = register("probe", r#"{"events":[]}"#).0;
     let unknown = register("other", r#"{"events":["LOGS"]}"#).0;
-    eprintln!(
+    log_line(&format!(
         "extension: registered {status} {} again:{again} unknown-event:{unknown}",
         String::from_utf8_lossy(&body)
-    );
+    ));
     std::thread::spawn(move || {
         loop {
             // Asking again after SHUTDOWN is how an extension says it is done.
@@ -266,7 +266,10 @@ fn extension_runtime() -> ! {
                 &format!("Lambda-Extension-Identifier: {id}\r\n"),
                 b"",
             );
-            eprintln!("extension: {status} {}", String::from_utf8_lossy(&event));
+            log_line(&format!(
+                "extension: {status} {}",
+                String::from_utf8_lossy(&event)
+            ));
         }
     });
     tinylambda::run(move |event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {

@@ -97,6 +97,12 @@ pub fn my_role() -> Option<String> {
     std::env::var(ROLE).ok()
 }
 
+/// Writes `line` and a line break on stderr with one `write`, so that the emulator's own
+/// lines (which share stderr) never land inside it, as they can inside an `eprintln!`.
+pub fn log_line(line: &str) {
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
 /// Owned strings of `list`.
 pub fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
