@@ -50,9 +50,11 @@ fn heads_runtime() -> ! {
     }
 }
 
-/// Streams `before;`, posts `/error` for the same invocation while the stream is open,
-/// then streams `error-status:{its status};` and ends the stream cleanly.
+/// Streams `before;`, waits until the caller has it (the test then creates `$MARKER`:
+/// the stream has surely begun), posts `/error` for the same invocation, then streams
+/// `error-status:{its status};` and ends the stream cleanly.
 fn stream_then_error_runtime() -> ! {
+    let marker = std::path::PathBuf::from(std::env::var("MARKER").unwrap_or_default());
     loop {
         let (id, _, _) = next_event();
         let mut stream = api_send(
@@ -61,6 +63,7 @@ fn stream_then_error_runtime() -> ! {
             "Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n",
             b"7\r\nbefore;\r\n",
         );
+        wait_until(LIMIT, || marker.exists());
         let status = api(
             "POST",
             &format!("invocation/{id}/error"),
@@ -214,16 +217,23 @@ fn the_tenant_id_reaches_the_runtime() {
 #[test]
 fn an_error_posted_in_the_middle_of_a_stream_is_forbidden_and_the_stream_ends_cleanly() {
     child();
+    let dir = temp_dir("mid-stream-error");
+    let marker = dir.join("caller-has-the-first-chunk");
     let emu = Emu::serve(&role(
         "an_error_posted_in_the_middle_of_a_stream_is_forbidden_and_the_stream_ends_cleanly",
         "stream-then-error",
-        &[],
+        &["--env", &format!("MARKER={}", marker.display())],
     ));
-    let reply = emu.invoke(b"{}");
+    let mut client = emu.client();
+    client.request("POST", INVOKE_PATH, &[], b"{}");
+    client.wait_for(b"before;");
+    std::fs::write(&marker, b"").expect("marker");
+    let reply = client.read_reply();
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "before;error-status:403;");
     assert!(reply.trailers.is_empty(), "{:?}", reply.trailers);
     emu.wait_log("stream answered: HTTP/1.1 202", 1);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
