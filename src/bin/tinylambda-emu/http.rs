@@ -18,7 +18,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tinylambda::parse::{Chunked, MAX_HEAD, Status, head_end, parse_decimal};
 
@@ -124,13 +124,15 @@ pub struct Conn {
     used: usize,
     /// Response heads are written here.
     out: Vec<u8>,
+    /// How long one response, or one chunk of one, may take to write (none: no limit).
+    write_limit: Option<Duration>,
 }
 
 impl Conn {
-    /// Gives up a write that makes no progress for `limit` (a peer that stopped reading):
-    /// the write then fails.
-    pub fn set_write_timeout(&self, limit: Duration) {
-        let _ = self.stream.set_write_timeout(Some(limit));
+    /// From now on, a response (or one chunk of a chunked response, or its end) that
+    /// cannot be written whole within `limit` fails: the peer has stopped reading.
+    pub fn set_write_limit(&mut self, limit: Duration) {
+        self.write_limit = Some(limit);
     }
 
     /// Wraps an accepted stream (sets `TCP_NODELAY`: responses are single writes).
@@ -142,6 +144,7 @@ impl Conn {
             filled: 0,
             used: 0,
             out: Vec::with_capacity(1024),
+            write_limit: None,
         }
     }
 
@@ -417,10 +420,7 @@ impl Conn {
             b"\r\n\r\n"
         });
         let out = std::mem::take(&mut self.out);
-        let result = write_all(
-            &mut self.stream,
-            &mut [IoSlice::new(&out), IoSlice::new(body)],
-        );
+        let result = self.write_all(&mut [IoSlice::new(&out), IoSlice::new(body)]);
         self.out = out;
         result
     }
@@ -432,7 +432,7 @@ impl Conn {
         let mut slices = Vec::with_capacity(parts.len() + 1);
         slices.push(IoSlice::new(&out));
         slices.extend(parts.iter().map(|p| IoSlice::new(p)));
-        let result = write_all(&mut self.stream, &mut slices);
+        let result = self.write_all(&mut slices);
         self.out = out;
         result
     }
@@ -460,14 +460,11 @@ impl Conn {
         let mut size = Vec::with_capacity(18);
         push_hex(&mut size, data.len() as u64);
         size.extend_from_slice(b"\r\n");
-        write_all(
-            &mut self.stream,
-            &mut [
-                IoSlice::new(&size),
-                IoSlice::new(data),
-                IoSlice::new(b"\r\n"),
-            ],
-        )
+        self.write_all(&mut [
+            IoSlice::new(&size),
+            IoSlice::new(data),
+            IoSlice::new(b"\r\n"),
+        ])
     }
 
     /// Ends a chunked response: the last chunk, then `trailers` (name, value).
@@ -477,7 +474,7 @@ impl Conn {
             push_field(&mut end, name, value);
         }
         end.extend_from_slice(b"\r\n");
-        write_all(&mut self.stream, &mut [IoSlice::new(&end)])
+        self.write_all(&mut [IoSlice::new(&end)])
     }
 
     /// After refusing a request whose body is still coming: reads and discards what the
@@ -546,17 +543,28 @@ fn push_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes every byte of `slices`, retrying short writes.
-fn write_all(stream: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while slices.iter().any(|s| !s.is_empty()) {
-        match stream.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+impl Conn {
+    /// Writes every byte of `slices`, retrying short writes, within the write limit if
+    /// there is one (each write waits at most for what is left of it).
+    fn write_all(&mut self, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+        let deadline = self.write_limit.map(|limit| Instant::now() + limit);
+        while slices.iter().any(|s| !s.is_empty()) {
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                self.stream.set_write_timeout(Some(left))?;
+            }
+            match self.stream.write_vectored(slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Appends `n` in decimal.
@@ -878,6 +886,21 @@ mod tests {
             parse_head(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
             Err(ReadError::Unsupported)
         ));
+    }
+
+    #[test]
+    fn a_peer_that_stops_reading_fails_the_write_within_its_limit() {
+        let (_client, mut conn) = pair();
+        conn.set_write_limit(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let body = vec![0u8; 64 << 20];
+        let sent = conn.head("200 OK", &[]).send(&body, false);
+        assert!(sent.is_err(), "64 MiB went into a peer that reads nothing");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! under `--concurrency N` an invocation beyond N gets 429 `TooManyRequestsException` at
 //! once (`API_Invoke.html`: "TooManyRequestsException ... HTTP Status Code: 429").
 //!
-//! A caller that stops reading is given [`CALLER_STALL`] for each write; then it is
-//! dropped, and the invocation goes on without it (its outcome is logged all the same).
+//! A response to a caller, or one piece of a stream, must be written within
+//! [`CALLER_STALL`]: a caller that stops reading is then dropped, and the invocation goes on
+//! without it (its outcome is logged all the same).
 //!
 //! # Streamed responses
 //! When the runtime streams its response, the caller gets it as Lambda's data plane relays
@@ -42,7 +43,8 @@ use crate::ids::RequestId;
 use crate::request::{self, Headers, MAX_REQUEST, Refusal, Request};
 use crate::sandbox::{Outcome, Piece, Sandbox, Stream, StreamError};
 
-/// How long a write to a caller may make no progress before the caller is dropped.
+/// How long writing one response, or one piece of a stream, to a caller may take before
+/// the caller is dropped.
 pub const CALLER_STALL: Duration = Duration::from_secs(2);
 
 /// How a streamed response ended, as its caller saw it.
@@ -103,8 +105,8 @@ pub fn serve(sandbox: &Arc<Sandbox>, listener: TcpListener) -> Result<(), String
         std::thread::Builder::new()
             .name("caller".into())
             .spawn(move || {
-                let conn = Conn::new(stream);
-                conn.set_write_timeout(CALLER_STALL);
+                let mut conn = Conn::new(stream);
+                conn.set_write_limit(CALLER_STALL);
                 caller(&sandbox, conn);
             })
             .map_err(|e| format!("cannot start a thread: {e}"))?;
