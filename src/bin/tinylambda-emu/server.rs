@@ -299,27 +299,9 @@ fn post(
     if let Err(refusal) = sandbox.check_post(generation, id) {
         return skip_body(conn, head) && refuse(conn, refusal);
     }
-    let mode = conn.header(head, "Lambda-Runtime-Function-Response-Mode");
-    match mode {
+    match conn.header(head, "Lambda-Runtime-Function-Response-Mode") {
         Some(STREAMING) if !error => return stream(sandbox, generation, conn, head, id),
-        Some(mode) if !error && mode != STREAMING => {
-            if !skip_body(conn, head) {
-                return false;
-            }
-            return match sandbox.complete(generation, id, Posted::BadMode, Instant::now()) {
-                Ok(()) => conn
-                    .head("400 Bad Request", JSON)
-                    .send(
-                        &error_document(
-                            "InvalidFunctionResponseMode",
-                            "Invalid function response mode",
-                        ),
-                        false,
-                    )
-                    .is_ok(),
-                Err(refusal) => refuse(conn, refusal),
-            };
-        }
+        Some(_) if !error => return bad_mode(sandbox, generation, conn, head, id),
         _ => {}
     }
     let body = match conn.read_body(head, MAX_RESPONSE) {
@@ -344,6 +326,27 @@ fn post(
     };
     match sandbox.complete(generation, id, posted, done) {
         Ok(()) => accepted(conn),
+        Err(refusal) => refuse(conn, refusal),
+    }
+}
+
+/// A `/response` with a response mode other than `streaming`: 400, and the invocation
+/// fails (AWS's emulator, `internal/lambda/rapi/handler/invocationresponse.go`).
+fn bad_mode(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head, id: &[u8]) -> bool {
+    if !skip_body(conn, head) {
+        return false;
+    }
+    match sandbox.complete(generation, id, Posted::BadMode, Instant::now()) {
+        Ok(()) => conn
+            .head("400 Bad Request", JSON)
+            .send(
+                &error_document(
+                    "InvalidFunctionResponseMode",
+                    "Invalid function response mode",
+                ),
+                false,
+            )
+            .is_ok(),
         Err(refusal) => refuse(conn, refusal),
     }
 }
