@@ -1,8 +1,10 @@
 //! The sandbox's state machine: the runtime's phase, the invocations, the parked
-//! `GET /next` requests and the extensions of one function instance. Pure: no system
-//! calls, no clock of its own (every transition is given `now`), no waiting. What must
-//! happen outside the lock (start or kill processes, connect, write log lines, hand an
-//! outcome to its caller) is returned as [`Effect`]s, in order.
+//! `GET /next` requests and the extensions of one function instance. Pure: no blocking
+//! system call and no waiting; every transition is given `now` (the wall clock is read only
+//! for the epoch milliseconds Lambda's headers and events carry, and a `GET /next`'s
+//! connection is probed without waiting). What must happen outside the lock (start or kill
+//! processes, connect, write log lines, hand an outcome to its caller) is returned as
+//! [`Effect`]s, in order.
 //!
 //! ```text
 //!          Spawn       first GET /next             shutdown, with an extension
