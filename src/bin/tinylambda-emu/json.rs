@@ -153,7 +153,7 @@ fn literal(text: &[u8], at: usize, word: &[u8]) -> Option<usize> {
         .map(|_| at + word.len())
 }
 
-/// A number: `-`? (`0` | [1-9][0-9]*) (`.` [0-9]+)? ([eE] [+-]? [0-9]+)?
+/// A number, as RFC 8259 writes it: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
 fn number(text: &[u8], at: usize) -> Option<usize> {
     let digits = |mut at: usize| {
         let start = at;
