@@ -33,8 +33,10 @@ const EMU: &str = env!("CARGO_BIN_EXE_tinylambda-emu");
 const EXEC_EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/exec");
 /// What the seed bash handler (`examples/exec/function.sh`) answers.
 const SEED_REPLY: &[u8] = br#"{"statusCode": 200, "body": "Hello World"}"#;
-/// Lambda's limit on an event or a response: 6 MiB + 100 bytes.
+/// The Runtime API's limit on an event or a response: 6 MiB + 100 bytes.
 const MAX_PAYLOAD: usize = 6 * 1024 * 1024 + 100;
+/// Lambda's limit on an invocation's request (what tinylambda-emu takes): 6 MiB.
+const MAX_REQUEST: usize = 6 * 1024 * 1024;
 /// How long the arm64 build may take (a first build on a busy machine included).
 const BUILD_LIMIT: Duration = Duration::from_secs(900);
 /// How long one run of the emulator may take.
@@ -481,7 +483,7 @@ fn the_arm64_echo_answers_through_tinylambda_emu_up_to_lambdas_limit() {
         // above 2048 bytes) and the response of the same size.
         let dir = scratch(test);
         let file = dir.join("event.json");
-        let big: Vec<u8> = (0..MAX_PAYLOAD).map(|i| b'a' + (i % 26) as u8).collect();
+        let big: Vec<u8> = (0..MAX_REQUEST).map(|i| b'a' + (i % 26) as u8).collect();
         fs::write(&file, &big).unwrap();
         let (code, stdout, stderr) = arm64.emu_invoke(echo, &format!("@{}", file.display()), &[]);
         assert_eq!(code, Some(0), "{stderr}");

@@ -6,84 +6,36 @@
 //! features (`cargo test --all-features`): their bootstraps use `run_streaming`,
 //! `on_shutdown` and `run_concurrent`.
 //!
-//! A test that needs a bootstrap of its own passes [`role`]'s arguments to the emulator: the
-//! emulator then runs this test binary again, filtered to that test, with
-//! `TINYLAMBDA_EMU_TEST_ROLE` set, and [`child`] (the first line of every such test) turns
-//! the process into that bootstrap.
+//! A test that needs a bootstrap of its own passes `role`'s arguments to the emulator (see
+//! `emu_support`), and [`child`] (the first line of every such test) turns the re-run test
+//! binary into that bootstrap. A test that reads the emulator's log or a process state
+//! waits for it (bounded); it never samples it once.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+#[cfg(feature = "streaming")]
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+#[cfg(feature = "concurrent")]
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tinylambda::{Context, Error};
 
+mod emu_support;
 mod support;
 
-const EMU: &str = env!("CARGO_BIN_EXE_tinylambda-emu");
-const ROLE: &str = "TINYLAMBDA_EMU_TEST_ROLE";
-/// How long any one wait in these tests may take.
-const LIMIT: Duration = Duration::from_secs(60);
+use emu_support::*;
+
 /// Lambda's limit on a response: 6 MiB + 100 bytes.
 const MAX_PAYLOAD: usize = 6 * 1024 * 1024 + 100;
 
 // ---------------------------------------------------------------------------------------
 // Bootstraps
 
-/// The examples cargo builds for `cargo test`, next to this test binary's directory.
-fn example(name: &str) -> String {
-    let exe = std::env::current_exe().expect("current exe");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory")
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} missing: cargo test builds the examples",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
-}
-
-/// Emulator arguments that run this test binary as a bootstrap playing `role`, filtered to
-/// `test` (the calling test), after `options`.
-fn role(test: &str, name: &str, options: &[&str]) -> Vec<String> {
-    let exe = std::env::current_exe().expect("current exe");
-    let mut args: Vec<String> = options.iter().map(|s| s.to_string()).collect();
-    args.extend(
-        [
-            "--env",
-            &format!("{ROLE}={name}"),
-            "--env",
-            "RUST_BACKTRACE=0",
-            "--",
-            &exe.to_string_lossy(),
-            test,
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ]
-        .map(String::from),
-    );
-    args
-}
-
-/// Emulator arguments that invoke once with `event` this test binary playing `name` (see
-/// [`role`]).
-fn invoke_role(event: &str, test: &str, name: &str, options: &[&str]) -> Vec<String> {
-    let mut args = vec!["--invoke".to_owned(), event.to_owned()];
-    args.extend(role(test, name, options));
-    args
-}
-
 /// In a bootstrap child, becomes the bootstrap of its role and never returns.
 fn child() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some(role) = my_role() else {
         return;
     };
     match role.as_str() {
@@ -212,48 +164,6 @@ fn child() {
 // ---------------------------------------------------------------------------------------
 // A raw runtime, for what the library never does on purpose
 
-/// One request on a fresh connection to the Runtime API (`Connection: close`), returning
-/// the status, the head and the body as received (not de-chunked).
-fn api(method: &str, path: &str, extra: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    api_at(method, &format!("/2018-06-01/runtime/{path}"), extra, body)
-}
-
-/// [`api`] for any path of the emulator's APIs (the Extensions API's, say).
-fn api_at(method: &str, path: &str, extra: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let address = std::env::var("AWS_LAMBDA_RUNTIME_API").expect("AWS_LAMBDA_RUNTIME_API");
-    let mut stream = TcpStream::connect(&address).expect("connect to the Runtime API");
-    let head =
-        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{extra}");
-    let framing = if extra.contains("Transfer-Encoding") {
-        String::from("\r\n")
-    } else {
-        format!("Content-Length: {}\r\n\r\n", body.len())
-    };
-    stream.write_all(head.as_bytes()).expect("write");
-    stream.write_all(framing.as_bytes()).expect("write");
-    stream.write_all(body).expect("write");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read");
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head[9..12].parse().expect("status");
-    (status, head, raw[split..].to_vec())
-}
-
-fn header_value(head: &str, name: &str) -> Option<String> {
-    head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-    })
-}
-
-/// Decodes a complete chunked body (the emulator's framing: hex sizes, CRLF).
-fn dechunk(raw: &[u8]) -> Vec<u8> {
-    let decoded = support::decode_chunked(raw);
-    assert!(decoded.used.is_some(), "incomplete chunked body");
-    decoded.chunks.concat()
-}
-
 /// Answers each event with how it was framed and its decoded length: `chunked 2049`.
 fn raw_framing_runtime() -> ! {
     loop {
@@ -343,10 +253,10 @@ fn extension_runtime() -> ! {
     let id = header_value(&head, "Lambda-Extension-Identifier").expect("identifier");
     let again = register("probe", r#"{"events":[]}"#).0;
     let unknown = register("other", r#"{"events":["LOGS"]}"#).0;
-    eprintln!(
+    log_line(&format!(
         "extension: registered {status} {} again:{again} unknown-event:{unknown}",
         String::from_utf8_lossy(&body)
-    );
+    ));
     std::thread::spawn(move || {
         loop {
             // Asking again after SHUTDOWN is how an extension says it is done.
@@ -356,7 +266,10 @@ fn extension_runtime() -> ! {
                 &format!("Lambda-Extension-Identifier: {id}\r\n"),
                 b"",
             );
-            eprintln!("extension: {status} {}", String::from_utf8_lossy(&event));
+            log_line(&format!(
+                "extension: {status} {}",
+                String::from_utf8_lossy(&event)
+            ));
         }
     });
     tinylambda::run(move |event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
@@ -398,314 +311,8 @@ fn together_runtime() -> ! {
     })
 }
 
-// ---------------------------------------------------------------------------------------
-// The emulator, driven from the test
-
-/// A serving emulator on an ephemeral port; stopped with SIGTERM when dropped.
-struct Emu {
-    child: Child,
-    port: u16,
-    stderr: Arc<Mutex<String>>,
-    /// The thread that gathers stderr; it ends when every writer has closed it.
-    #[cfg_attr(not(feature = "graceful-shutdown"), allow(dead_code))]
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
 unsafe extern "C" {
-    fn kill(pid: i32, signal: i32) -> i32;
     fn signal(signal: i32, handler: usize) -> usize;
-}
-
-const SIGTERM: i32 = 15;
-
-impl Emu {
-    fn serve(args: &[String]) -> Emu {
-        let mut child = Command::new(EMU)
-            .args(["--port", "0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tinylambda-emu");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (port_tx, port_rx) = mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr");
-        let log = stderr.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                // The bootstrap writes to the same stderr: the line may not start with it.
-                const MARKER: &str = "tinylambda-emu: listening on http://127.0.0.1:";
-                if let Some(at) = line.find(MARKER) {
-                    let rest = &line[at + MARKER.len()..];
-                    let port = rest.split('/').next().and_then(|p| p.parse::<u16>().ok());
-                    let _ = port_tx.send(port);
-                }
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let port = match port_rx.recv_timeout(LIMIT) {
-            Ok(Some(port)) => port,
-            _ => {
-                let _ = child.kill();
-                panic!("the emulator did not start: {}", stderr.lock().unwrap());
-            }
-        };
-        Emu {
-            child,
-            port,
-            stderr,
-            reader: Some(reader),
-        }
-    }
-
-    /// Sends the emulator SIGTERM and waits (up to [`LIMIT`]) for it to exit and for all of
-    /// its stderr; returns its exit code.
-    #[cfg_attr(not(feature = "graceful-shutdown"), allow(dead_code))]
-    fn terminate(&mut self) -> Option<i32> {
-        unsafe { kill(self.child.id() as i32, SIGTERM) };
-        let deadline = Instant::now() + LIMIT;
-        let code = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status.code(),
-                _ if Instant::now() > deadline => panic!("the emulator did not stop"),
-                _ => std::thread::sleep(Duration::from_millis(5)),
-            }
-        };
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        code
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(self.port)
-    }
-
-    /// One invocation on a new connection.
-    fn invoke(&self, event: &[u8]) -> Reply {
-        self.client().post(INVOKE_PATH, &[], event)
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        // SIGTERM: the emulator stops its bootstrap's process group, then exits.
-        unsafe { kill(self.child.id() as i32, SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const INVOKE_PATH: &str = "/2015-03-31/functions/function/invocations";
-
-/// What a caller got back.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    head: String,
-    /// The body, de-chunked if it was chunked.
-    body: Vec<u8>,
-    /// The trailer fields of a chunked body.
-    trailers: Vec<(String, String)>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<String> {
-        header_value(&self.head, name)
-    }
-
-    #[cfg_attr(not(feature = "streaming"), allow(dead_code))]
-    fn trailer(&self, name: &str) -> Option<&str> {
-        self.trailers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn error_type(&self) -> String {
-        let text = self.text();
-        let after = text.split("\"errorType\":\"").nth(1).unwrap_or_default();
-        after.split('"').next().unwrap_or_default().to_owned()
-    }
-}
-
-/// A keep-alive HTTP/1.1 client for the invoke endpoint.
-struct Client {
-    stream: TcpStream,
-    /// Bytes received and not used yet.
-    raw: Vec<u8>,
-}
-
-impl Client {
-    fn connect(port: u16) -> Client {
-        let stream =
-            TcpStream::connect(("127.0.0.1", port)).expect("connect to the invoke endpoint");
-        stream.set_read_timeout(Some(LIMIT)).expect("timeout");
-        Client {
-            stream,
-            raw: Vec::new(),
-        }
-    }
-
-    fn post(&mut self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-        self.send("POST", path, headers, body)
-    }
-
-    fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-        self.request(method, path, headers, body);
-        self.read_reply()
-    }
-
-    /// Sends a request without waiting for its reply.
-    fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        self.stream.write_all(head.as_bytes()).expect("write head");
-        // The emulator may refuse an oversized body before reading it all.
-        let _ = self.stream.write_all(body);
-    }
-
-    /// Reads once more (up to [`LIMIT`]); `what` names what was awaited, for the failure.
-    fn fill(&mut self, what: &str) {
-        let mut buf = [0u8; 64 * 1024];
-        let n = self.stream.read(&mut buf).expect(what);
-        assert!(
-            n > 0,
-            "connection closed before {what}: {}",
-            String::from_utf8_lossy(&self.raw)
-        );
-        self.raw.extend_from_slice(&buf[..n]);
-    }
-
-    /// Reads until `needle` has arrived (raw bytes: framing included), leaving it unread.
-    #[cfg_attr(not(feature = "streaming"), allow(dead_code))]
-    fn wait_for(&mut self, needle: &[u8]) {
-        while !self.raw.windows(needle.len()).any(|w| w == needle) {
-            self.fill("the awaited bytes");
-        }
-    }
-
-    fn read_reply(&mut self) -> Reply {
-        let end = loop {
-            if let Some(end) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break end + 4;
-            }
-            self.fill("a reply");
-        };
-        let head = String::from_utf8_lossy(&self.raw[..end]).into_owned();
-        let (body, trailers, used) = if header_value(&head, "Transfer-Encoding").is_some() {
-            loop {
-                let decoded = support::decode_chunked(&self.raw[end..]);
-                if let Some(used) = decoded.used {
-                    break (decoded.chunks.concat(), decoded.trailers, end + used);
-                }
-                self.fill("the rest of a chunked body");
-            }
-        } else {
-            let length: usize = header_value(&head, "Content-Length")
-                .map_or(0, |v| v.parse().expect("Content-Length"));
-            while self.raw.len() < end + length {
-                self.fill("the rest of a body");
-            }
-            (
-                self.raw[end..end + length].to_vec(),
-                Vec::new(),
-                end + length,
-            )
-        };
-        self.raw.drain(..used);
-        Reply {
-            status: head[9..12].parse().expect("status"),
-            head,
-            body,
-            trailers,
-        }
-    }
-}
-
-/// Runs the emulator to its end (killed after [`LIMIT`]).
-fn run_emu(args: &[String]) -> Output {
-    let child = Command::new(EMU)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tinylambda-emu");
-    let pid = child.id() as i32;
-    let (done_tx, done_rx) = mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let output = child.wait_with_output().expect("wait");
-        let _ = done_tx.send(());
-        output
-    });
-    if done_rx.recv_timeout(LIMIT).is_err() {
-        unsafe { kill(pid, 15) };
-    }
-    waiter.join().expect("waiter")
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-fn assert_one_line_refusal(output: &Output, expected: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_ne!(output.status.code(), Some(0), "{stderr}");
-    assert!(
-        output.status.code().is_some(),
-        "ended by a signal: {stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "exactly one line: {stderr:?}");
-    assert!(stderr.starts_with("tinylambda-emu: "), "{stderr:?}");
-    assert!(
-        stderr.contains(expected),
-        "{expected:?} missing from {stderr:?}"
-    );
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr:?}"
-    );
-}
-
-/// Waits until process `pid` is gone (reaped), up to [`LIMIT`].
-fn gone(pid: &str) -> bool {
-    let deadline = Instant::now() + LIMIT;
-    while Instant::now() < deadline {
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
 }
 
 // ---------------------------------------------------------------------------------------
@@ -734,7 +341,7 @@ fn invoke_endpoint_answers_with_the_function_response_on_a_kept_connection() {
         assert_eq!(reply.header("X-Amz-Function-Error"), None);
     }
     // Lambda's log lines, with the cold start on the first invocation only.
-    let log = emu.stderr();
+    let log = emu.wait_log("REPORT RequestId: ", 2);
     assert_eq!(log.matches("START RequestId: ").count(), 2, "{log}");
     assert_eq!(log.matches("Init Duration: ").count(), 1, "{log}");
 
@@ -831,11 +438,8 @@ fn a_timeout_kills_the_runtime_and_the_next_invocation_starts_a_fresh_one() {
     let second = emu.invoke(b"pid");
     assert_eq!(second.status, 200);
     assert_ne!(second.text(), first, "a fresh runtime answers");
-    assert_eq!(
-        emu.stderr().matches("Init Duration: ").count(),
-        2,
-        "two cold starts"
-    );
+    // Two cold starts: the REPORT line may come after the answer, so wait for it.
+    emu.wait_log("Init Duration: ", 2);
 }
 
 #[test]
@@ -1221,24 +825,6 @@ fn the_bash_curl_peer_runs_through_the_emulator() {
 // ---------------------------------------------------------------------------------------
 // Streamed responses, extensions and shutdown, concurrency
 
-/// Decodes standard base64 (the error body trailer).
-#[cfg(feature = "streaming")]
-fn from_base64(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
-    for c in text.bytes().take_while(|&c| c != b'=') {
-        let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
 #[cfg(feature = "streaming")]
 #[test]
 fn a_streamed_response_reaches_the_caller_before_the_handler_finishes() {
@@ -1477,9 +1063,9 @@ fn with_concurrency_3_three_invocations_run_at_once_and_a_fourth_next_is_refused
     }
     // The concurrent example serves callers at once the same way.
     let emu = Emu::serve(&args(&["--concurrency", "3", "--", &example("concurrent")]));
-    let mut replies = invoke_all(emu.port, 6);
+    let mut replies = invoke_all(emu.port, 3);
     replies.sort();
-    let expected: Vec<String> = (0..6).map(|i| format!("{{\"caller\":{i}}}")).collect();
+    let expected: Vec<String> = (0..3).map(|i| format!("{{\"caller\":{i}}}")).collect();
     assert_eq!(replies, expected);
 }
 
@@ -1539,13 +1125,4 @@ fn bad_input_gives_one_clear_line_and_a_non_zero_exit() {
         &run_emu(&args(&["--port", &port, "--", &echo])),
         &format!("cannot listen on 127.0.0.1:{port}: the port is already in use"),
     );
-}
-
-/// A fresh directory under the system's temporary directory.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("tinylambda-emu-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }

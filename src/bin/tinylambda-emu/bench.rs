@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::invoke::relay;
-use crate::process;
-use crate::sandbox::{Invocation, Outcome, Sandbox};
+use crate::process::tree;
+use crate::request::{Headers, Request};
+use crate::sandbox::{Outcome, Sandbox};
 
 /// What one bench run measured.
 #[derive(Debug)]
@@ -50,7 +51,7 @@ pub fn run(sandbox: &Sandbox, n: u64, payload: usize) -> Result<Report, String> 
     let ready = sandbox
         .wait_ready()
         .map_err(|e| format!("the runtime did not start: {e}"))?;
-    let before = process::tree_sample(ready.pgid)
+    let before = tree::sample()
         .map_err(|e| format!("cannot read the runtime's CPU time from /proc: {e}"))?
         .cpu;
 
@@ -59,14 +60,13 @@ pub fn run(sandbox: &Sandbox, n: u64, payload: usize) -> Result<Report, String> 
     let step = (n / 10).max(1);
     for i in 1..=n {
         let id = sandbox.new_id();
-        let outcome = sandbox.submit(Invocation {
-            id,
-            event: event.clone(),
-            content_type: None,
-            trace_id: None,
-            client_context: None,
-            keep_body: false,
-        });
+        let invocation = Request::read(&Headers::default())
+            .map_err(|r| r.message)?
+            .invocation(id, event.clone(), false);
+        let Ok(outcome) = sandbox.submit(invocation) else {
+            sandbox.shutdown();
+            return Err(format!("invocation {i} of {n} was throttled"));
+        };
         let failure = match outcome {
             Outcome::Response { latency, .. } => {
                 latencies.push(latency);
@@ -74,7 +74,7 @@ pub fn run(sandbox: &Sandbox, n: u64, payload: usize) -> Result<Report, String> 
             }
             Outcome::Error { document } => Some(document),
             Outcome::Stream(stream) => {
-                let relayed = relay(sandbox, id, stream, |_| true);
+                let relayed = relay(stream, |_| true);
                 match (relayed.error, relayed.latency) {
                     (None, Some(latency)) => {
                         latencies.push(latency);
@@ -101,13 +101,12 @@ pub fn run(sandbox: &Sandbox, n: u64, payload: usize) -> Result<Report, String> 
     let end = after_last
         .as_ref()
         .ok()
-        .and_then(|ready| process::tree_sample(ready.pgid).ok())
+        .and_then(|_| tree::sample().ok())
         .unwrap_or_default();
     let graceful = sandbox.has_extensions();
     let usage = sandbox.shutdown();
     after_last
         .map_err(|e| format!("the runtime did not come back after the last invocation: {e}"))?;
-    let usage = usage.ok_or("the runtime's resource usage could not be collected")?;
     let cpu = if graceful { end.cpu } else { usage.cpu };
 
     latencies.sort_unstable();

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::sandbox::MAX_PAYLOAD;
+use crate::request::MAX_REQUEST;
 
 /// The largest `--concurrency` (each waiting `/next` holds a thread).
 const MAX_CONCURRENCY: usize = 1024;
@@ -17,8 +17,11 @@ Usage:
   tinylambda-emu --invoke EVENT [OPTIONS] -- BOOTSTRAP [ARGS]...   invoke once, print the response
   tinylambda-emu --bench N [OPTIONS] -- BOOTSTRAP [ARGS]...        N invocations, then measurements
 
-The bootstrap runs with the environment Lambda gives a provided.al2023 runtime, its
-AWS_LAMBDA_RUNTIME_API pointing at this emulator (Runtime API and Extensions API).
+The bootstrap runs in its directory (LAMBDA_TASK_ROOT, Lambda's /var/task) with the
+environment Lambda gives a provided.al2023 runtime, its AWS_LAMBDA_RUNTIME_API pointing at
+this emulator (Runtime API and Extensions API). A bootstrap in the current directory is
+./bootstrap: a name without a slash is looked up on PATH. Everything the runtime starts
+ends with it, whatever its process group.
 Serving, callers invoke it with
   curl -d '{\"hello\":\"world\"}' http://127.0.0.1:8080/2015-03-31/functions/function/invocations
 
@@ -41,11 +44,14 @@ Options:
                     CPU per invocation (the bootstrap's whole process tree) and peak RSS
   --payload BYTES   event size for --bench (default 64; a JSON document of exactly BYTES)
   --json            with --bench: print one JSON object on stdout instead of the table
-  --timeout SECS    function timeout (default 3): the runtime is killed and restarted when an
-                    invocation overruns it, and the caller gets Sandbox.Timedout
+  --timeout SECS    function timeout (default 3): an invocation that overruns it fails with
+                    Sandbox.Timedout and the runtime is killed (with everything it started)
+                    and started again for the next one
   --concurrency N   serve up to N invocations at once, as Lambda Managed Instances do: the
-                    runtime gets AWS_LAMBDA_MAX_CONCURRENCY=N and may hold N GET /next; one
-                    more gets 403 (default: one at a time, variable unset; not with --bench)
+                    runtime gets AWS_LAMBDA_MAX_CONCURRENCY=N and may hold N GET /next (one
+                    more gets 403); an invocation beyond N gets 429 at once, and a timeout
+                    fails only its own invocation (default: one at a time, queued, variable
+                    unset; not with --bench)
   --env KEY=VALUE   set a variable in the bootstrap's environment (repeatable); overrides
                     the defaults, e.g. --env AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
   -h, --help        this text
@@ -148,9 +154,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             }
             "--payload" => {
                 let bytes = number::<usize>("--payload", &value("--payload")?)?;
-                if bytes > MAX_PAYLOAD {
+                if bytes > MAX_REQUEST {
                     return Err(format!(
-                        "--payload must be at most {MAX_PAYLOAD} bytes (Lambda's limit)"
+                        "--payload must be at most {MAX_REQUEST} bytes (Lambda's limit on a request)"
                     ));
                 }
                 payload = Some(bytes);
@@ -320,7 +326,7 @@ mod tests {
             ),
             (
                 &["--payload", "99999999", "--bench", "1", "--", "b"],
-                "at most 6291556",
+                "at most 6291456",
             ),
             (&["--port", "1"], "no bootstrap given"),
             (

@@ -8,7 +8,10 @@
 //! `AWS_LAMBDA_INITIALIZATION_TYPE=on-demand`, `_HANDLER=function.handler` (what the AWS
 //! shell-runtime tutorial uses; compiled bootstraps ignore it), `LAMBDA_TASK_ROOT` = the
 //! bootstrap's directory (Lambda: `/var/task`, where the bootstrap is), and `AWS_REGION` /
-//! `AWS_DEFAULT_REGION` = the emulator's own `AWS_REGION`, or `us-east-1`.
+//! `AWS_DEFAULT_REGION` = the emulator's own `AWS_REGION`, or `us-east-1`. The bootstrap
+//! runs in its task root, as Lambda runs it in `/var/task` (`runtimes-custom.md`: "the
+//! runtime ... can find the function's code in `LAMBDA_TASK_ROOT`";
+//! `lambda-runtime-environment.md`).
 //! `AWS_LAMBDA_RUNTIME_API` is set per runtime start and cannot be overridden;
 //! `AWS_LAMBDA_MAX_CONCURRENCY` is set by `--concurrency N` (as Lambda Managed Instances
 //! set it), and only by it, so that the runtime never runs more loops than the emulator
@@ -22,6 +25,7 @@ use std::time::Duration;
 use crate::ids::{Ids, civil_date, unix_secs};
 
 /// What the emulator needs to know about the function it runs.
+#[derive(Debug)]
 pub struct Function {
     /// `AWS_LAMBDA_FUNCTION_NAME`; also the name accepted in the invoke path.
     pub name: String,
@@ -37,6 +41,8 @@ pub struct Function {
     pub timeout: Duration,
     /// The runtime's environment, without `AWS_LAMBDA_RUNTIME_API`.
     pub env: Vec<(OsString, OsString)>,
+    /// `LAMBDA_TASK_ROOT`, the directory the bootstrap runs in.
+    pub task_root: OsString,
 }
 
 /// The variable the emulator sets for each runtime start.
@@ -104,6 +110,12 @@ impl Function {
         }
         // --env comes last, so it wins (Command keeps the last value of a key).
         env.extend(overrides.iter().cloned());
+        let task_root = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "LAMBDA_TASK_ROOT")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         Ok(Function {
             arn: format!("arn:aws:lambda:{region}:123456789012:function:{name}"),
             name,
@@ -112,6 +124,7 @@ impl Function {
             handler,
             timeout,
             env,
+            task_root,
         })
     }
 }
@@ -184,6 +197,14 @@ mod tests {
         assert_eq!(
             env_of(&f, "AWS_LAMBDA_LOG_GROUP_NAME").as_deref(),
             Some("/aws/lambda/orders")
+        );
+        let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+        assert_eq!(Path::new(&f.task_root), cwd, "./b's directory");
+        let moved = vec![("LAMBDA_TASK_ROOT".into(), "/var/task".into())];
+        let f = Function::new(OsStr::new("./b"), &moved, Duration::from_secs(3), None).unwrap();
+        assert_eq!(
+            f.task_root, "/var/task",
+            "where the bootstrap runs follows --env"
         );
     }
 

@@ -7,13 +7,18 @@
 //! piece as it arrives ([`Conn::read_piece`], chunked or not, with its trailer fields), and a
 //! response can be written as chunks ([`Conn::send_chunk`], [`Conn::end_chunks`] with
 //! trailers).
+//!
+//! No header value written ever holds a line break: a request whose header values hold a
+//! control character (other than a tab) is refused (400, as Go's server behind Lambda's
+//! and AWS's emulator refuses it), and every value written has CR and LF replaced by
+//! spaces (as Go's `Header.Write` does), whatever its source.
 
 use std::ffi::c_int;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tinylambda::parse::{Chunked, MAX_HEAD, Status, head_end, parse_decimal};
 
@@ -119,9 +124,17 @@ pub struct Conn {
     used: usize,
     /// Response heads are written here.
     out: Vec<u8>,
+    /// How long one response, or one chunk of one, may take to write (none: no limit).
+    write_limit: Option<Duration>,
 }
 
 impl Conn {
+    /// From now on, a response (or one chunk of a chunked response, or its end) that
+    /// cannot be written whole within `limit` fails: the peer has stopped reading.
+    pub fn set_write_limit(&mut self, limit: Duration) {
+        self.write_limit = Some(limit);
+    }
+
     /// Wraps an accepted stream (sets `TCP_NODELAY`: responses are single writes).
     pub fn new(stream: TcpStream) -> Conn {
         let _ = stream.set_nodelay(true);
@@ -131,6 +144,7 @@ impl Conn {
             filled: 0,
             used: 0,
             out: Vec::with_capacity(1024),
+            write_limit: None,
         }
     }
 
@@ -384,12 +398,10 @@ impl Conn {
         self
     }
 
-    /// Adds one header line to the response head being built.
+    /// Adds one header line to the response head being built (CR and LF in `value` become
+    /// spaces).
     pub fn push_header(&mut self, name: &str, value: &[u8]) {
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b": ");
-        self.out.extend_from_slice(value);
-        self.out.extend_from_slice(b"\r\n");
+        push_field(&mut self.out, name, value);
     }
 
     /// Adds raw bytes to the response head being built.
@@ -408,10 +420,7 @@ impl Conn {
             b"\r\n\r\n"
         });
         let out = std::mem::take(&mut self.out);
-        let result = write_all(
-            &mut self.stream,
-            &mut [IoSlice::new(&out), IoSlice::new(body)],
-        );
+        let result = self.write_all(&mut [IoSlice::new(&out), IoSlice::new(body)]);
         self.out = out;
         result
     }
@@ -423,9 +432,16 @@ impl Conn {
         let mut slices = Vec::with_capacity(parts.len() + 1);
         slices.push(IoSlice::new(&out));
         slices.extend(parts.iter().map(|p| IoSlice::new(p)));
-        let result = write_all(&mut self.stream, &mut slices);
+        let result = self.write_all(&mut slices);
         self.out = out;
         result
+    }
+
+    /// Ends the head without a body or `Content-Length` (a 204: HTTP forbids the field
+    /// there, RFC 9110 §8.6) and writes it.
+    pub fn send_no_content(&mut self) -> io::Result<()> {
+        self.out.extend_from_slice(b"\r\n");
+        self.send_parts(&[])
     }
 
     /// Writes the head built so far, ended by its blank line, and nothing else (the body
@@ -444,27 +460,21 @@ impl Conn {
         let mut size = Vec::with_capacity(18);
         push_hex(&mut size, data.len() as u64);
         size.extend_from_slice(b"\r\n");
-        write_all(
-            &mut self.stream,
-            &mut [
-                IoSlice::new(&size),
-                IoSlice::new(data),
-                IoSlice::new(b"\r\n"),
-            ],
-        )
+        self.write_all(&mut [
+            IoSlice::new(&size),
+            IoSlice::new(data),
+            IoSlice::new(b"\r\n"),
+        ])
     }
 
     /// Ends a chunked response: the last chunk, then `trailers` (name, value).
     pub fn end_chunks(&mut self, trailers: &[(&str, &[u8])]) -> io::Result<()> {
         let mut end = b"0\r\n".to_vec();
         for (name, value) in trailers {
-            end.extend_from_slice(name.as_bytes());
-            end.extend_from_slice(b": ");
-            end.extend_from_slice(value);
-            end.extend_from_slice(b"\r\n");
+            push_field(&mut end, name, value);
         }
         end.extend_from_slice(b"\r\n");
-        write_all(&mut self.stream, &mut [IoSlice::new(&end)])
+        self.write_all(&mut [IoSlice::new(&end)])
     }
 
     /// After refusing a request whose body is still coming: reads and discards what the
@@ -521,17 +531,40 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
     })
 }
 
-/// Writes every byte of `slices`, retrying short writes.
-fn write_all(stream: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while slices.iter().any(|s| !s.is_empty()) {
-        match stream.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Appends the field line `name: value`, CR and LF in `value` written as spaces.
+fn push_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend(
+        value
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    out.extend_from_slice(b"\r\n");
+}
+
+impl Conn {
+    /// Writes every byte of `slices`, retrying short writes, within the write limit if
+    /// there is one (each write waits at most for what is left of it).
+    fn write_all(&mut self, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+        let deadline = self.write_limit.map(|limit| Instant::now() + limit);
+        while slices.iter().any(|s| !s.is_empty()) {
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                self.stream.set_write_timeout(Some(left))?;
+            }
+            match self.stream.write_vectored(slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Appends `n` in decimal.
@@ -613,6 +646,9 @@ fn parse_head(head: &[u8]) -> Result<Head, ReadError> {
         let (name, value) = (&field[..colon], trim(&field[colon + 1..]));
         if name.is_empty() || name.iter().any(|b| !b.is_ascii_graphic()) {
             return Err(ReadError::Bad("malformed header name"));
+        }
+        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(ReadError::Bad("control character in a header value"));
         }
         if name.eq_ignore_ascii_case(b"content-length") {
             let n = parse_decimal(value).ok_or(ReadError::Bad("invalid Content-Length"))?;
@@ -841,6 +877,8 @@ mod tests {
             b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nX-Amzn-Trace-Id: Root=1\rInjected: yes\r\n\r\n",
+            b"POST / HTTP/1.1\r\nX-Amz-Tenant-Id: a\x00b\r\n\r\n",
         ] {
             assert!(matches!(parse_head(raw), Err(ReadError::Bad(_))), "{raw:?}");
         }
@@ -848,6 +886,40 @@ mod tests {
             parse_head(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
             Err(ReadError::Unsupported)
         ));
+    }
+
+    #[test]
+    fn a_peer_that_stops_reading_fails_the_write_within_its_limit() {
+        let (_client, mut conn) = pair();
+        conn.set_write_limit(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let body = vec![0u8; 64 << 20];
+        let sent = conn.head("200 OK", &[]).send(&body, false);
+        assert!(sent.is_err(), "64 MiB went into a peer that reads nothing");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn written_header_values_never_break_a_line() {
+        let (mut client, mut conn) = pair();
+        conn.head(
+            "204 No Content",
+            &[("X-Echo", b"a\r\nInjected: yes\r\n\r\n")],
+        );
+        conn.send_no_content().unwrap();
+        drop(conn);
+        let mut raw = Vec::new();
+        client.read_to_end(&mut raw).unwrap();
+        assert_eq!(
+            raw,
+            b"HTTP/1.1 204 No Content\r\nX-Echo: a  Injected: yes    \r\n\r\n"
+        );
+        let h = parse_head(b"GET / HTTP/1.1\r\nX-Tab: a\tb\r\n\r\n").unwrap();
+        assert_eq!(h.framing, Framing::Length(0));
     }
 
     #[test]

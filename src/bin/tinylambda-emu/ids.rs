@@ -28,6 +28,7 @@ impl std::fmt::Debug for RequestId {
 
 /// A small pseudo-random generator (SplitMix64), seeded from the kernel. Ids need to be
 /// unique, not secret.
+#[derive(Debug)]
 pub struct Ids {
     state: u64,
 }

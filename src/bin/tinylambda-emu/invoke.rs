@@ -2,12 +2,17 @@
 //! (`POST /2015-03-31/functions/function/invocations`), and the invocation `--invoke` makes.
 //!
 //! A caller gets 200 with the function's response and `Content-Type`, or 200 with the error
-//! document and `X-Amz-Function-Error: Unhandled`. `X-Amz-Invocation-Type: DryRun` gets 204;
-//! `Event` (asynchronous) is not emulated and gets 400. `X-Amzn-Trace-Id` is passed to the
-//! runtime as its trace id, and `X-Amz-Client-Context` (base64 JSON) decoded as its client
-//! context. Events over 6,291,556 bytes get 413. Callers may keep their connection open;
-//! several callers are served in order of arrival, as many at once as the runtime takes
-//! (`--concurrency`).
+//! document and `X-Amz-Function-Error: Unhandled`. What a request may carry is
+//! [`crate::request`]'s rules, the same for `--invoke`: `DryRun` gets 204 (without a
+//! `Content-Length`, which HTTP forbids on a 204), events over 6,291,456 bytes 413, a
+//! client context that is not a JSON object 400. Callers may keep their connection open;
+//! several callers are served in order of arrival, as many at once as the runtime takes;
+//! under `--concurrency N` an invocation beyond N gets 429 `TooManyRequestsException` at
+//! once (`API_Invoke.html`: "TooManyRequestsException ... HTTP Status Code: 429").
+//!
+//! A response to a caller, or one piece of a stream, must be written within
+//! [`CALLER_STALL`]: a caller that stops reading is then dropped, and the invocation goes on
+//! without it (its outcome is logged all the same).
 //!
 //! # Streamed responses
 //! When the runtime streams its response, the caller gets it as Lambda's data plane relays
@@ -28,15 +33,19 @@
 //! SDK: this endpoint is the Invoke API, not a function URL, and a test can check the
 //! prelude the function wrote.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::mpsc::RecvTimeoutError;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::http::{Body, Conn, Head, ReadError};
 use crate::ids::RequestId;
-use crate::sandbox::{Invocation, MAX_PAYLOAD, Outcome, Piece, Sandbox, Stream, StreamError};
+use crate::request::{self, Headers, MAX_REQUEST, Refusal, Request};
+use crate::sandbox::{Outcome, Piece, Sandbox, Stream, StreamError};
+
+/// How long writing one response, or one piece of a stream, to a caller may take before
+/// the caller is dropped.
+pub const CALLER_STALL: Duration = Duration::from_secs(2);
 
 /// How a streamed response ended, as its caller saw it.
 #[derive(Debug)]
@@ -49,65 +58,31 @@ pub struct Relayed {
     pub delivered: bool,
 }
 
-/// Receives the streamed response of invocation `id`, handing each piece of data to
-/// `write` as soon as it arrives (`write` returns false when its receiver has gone: the
-/// rest is then dropped), until the stream ends or its deadline passes (the runtime is then
-/// killed and the stream ends with `Sandbox.Timedout`).
-pub fn relay(
-    sandbox: &Sandbox,
-    id: RequestId,
-    stream: Stream,
-    mut write: impl FnMut(&[u8]) -> bool,
-) -> Relayed {
-    let mut relayed = Relayed {
-        error: None,
-        latency: None,
-        delivered: true,
-    };
-    let mut deadline = Some(stream.deadline);
+/// Receives a streamed response, handing each piece of data to `write` as soon as it
+/// arrives (`write` returns false when its receiver has gone: the rest is then dropped),
+/// until the stream ends (the sandbox ends it on its deadline).
+pub fn relay(stream: Stream, mut write: impl FnMut(&[u8]) -> bool) -> Relayed {
     loop {
-        let received = match deadline {
-            Some(at) => stream
-                .pieces
-                .recv_timeout(at.saturating_duration_since(Instant::now())),
-            None => stream
-                .pieces
-                .recv()
-                .map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match received {
-            Ok(Piece::Data(data)) => {
+        match stream.next() {
+            Piece::Data(data) => {
                 if !write(&data) {
-                    relayed.delivered = false;
-                    return relayed; // dropping the receiver tells the runtime's side
+                    return Relayed {
+                        error: None,
+                        latency: None,
+                        delivered: false,
+                    }; // dropping the stream tells the runtime's side
                 }
             }
-            Ok(Piece::End(end)) => {
-                relayed.error = end.error;
-                relayed.latency = Some(end.latency);
-                return relayed;
-            }
-            Err(RecvTimeoutError::Timeout) => match sandbox.stream_overran(id) {
-                Some(document) => {
-                    relayed.error = Some(StreamError::of_document(&document));
-                    return relayed;
-                }
-                // It ended just now: its end is on its way.
-                None => deadline = None,
-            },
-            Err(RecvTimeoutError::Disconnected) => {
-                relayed.error = Some(StreamError::of_document(&crate::json::error_document(
-                    "Runtime.TruncatedResponse",
-                    "the streamed response broke off",
-                )));
-                return relayed;
+            Piece::End(end) => {
+                return Relayed {
+                    error: end.error,
+                    latency: Some(end.latency),
+                    delivered: true,
+                };
             }
         }
     }
 }
-
-/// The most `X-Amz-Client-Context` Lambda accepts, in base64 characters.
-const MAX_CLIENT_CONTEXT: usize = 3583;
 
 /// Binds the invoke endpoint on 127.0.0.1:`port` (0: any free port).
 pub fn listen(port: u16) -> Result<TcpListener, String> {
@@ -129,40 +104,56 @@ pub fn serve(sandbox: &Arc<Sandbox>, listener: TcpListener) -> Result<(), String
         let sandbox = sandbox.clone();
         std::thread::Builder::new()
             .name("caller".into())
-            .spawn(move || caller(&sandbox, Conn::new(stream)))
+            .spawn(move || {
+                let mut conn = Conn::new(stream);
+                conn.set_write_limit(CALLER_STALL);
+                caller(&sandbox, conn);
+            })
             .map_err(|e| format!("cannot start a thread: {e}"))?;
     }
     Ok(())
 }
 
-/// One invocation of `event`, as `--invoke` makes it: its id and outcome.
-pub fn once(sandbox: &Sandbox, event: Vec<u8>) -> (RequestId, Outcome) {
-    let id = sandbox.new_id();
-    let outcome = sandbox.submit(Invocation {
-        id,
-        event: event.into(),
-        content_type: None,
-        trace_id: None,
-        client_context: None,
-        keep_body: true,
-    });
-    (id, outcome)
-}
-
-/// The event `--invoke` was given: the text itself, `@FILE`, or `@-` for stdin.
+/// `--invoke`'s event: the text itself, `@FILE`, or `@-` for stdin, checked against the
+/// same rules as a caller's (a refusal is one line: `RequestTooLargeException: …`).
 pub fn read_event(arg: &str) -> Result<Vec<u8>, String> {
-    match arg.strip_prefix('@') {
+    let limit = MAX_REQUEST as u64 + 1;
+    let event = match arg.strip_prefix('@') {
         Some("-") => {
             let mut event = Vec::new();
-            io::Read::read_to_end(&mut io::stdin(), &mut event)
+            io::stdin()
+                .take(limit)
+                .read_to_end(&mut event)
                 .map_err(|e| format!("cannot read the event from stdin: {e}"))?;
-            Ok(event)
+            event
         }
         Some(path) => {
-            std::fs::read(path).map_err(|e| format!("cannot read the event file {path}: {e}"))
+            let mut event = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(limit).read_to_end(&mut event))
+                .map_err(|e| format!("cannot read the event file {path}: {e}"))?;
+            event
         }
-        None => Ok(arg.as_bytes().to_vec()),
-    }
+        None => arg.as_bytes().to_vec(),
+    };
+    request::check_size(event.len()).map_err(|refusal| refusal_line(&refusal))?;
+    Ok(event)
+}
+
+/// A refusal as `--invoke` reports it.
+fn refusal_line(refusal: &Refusal) -> String {
+    format!("{}: {}", refusal.error_type, refusal.message)
+}
+
+/// One invocation of `event`, as `--invoke` makes it (no headers: the rules of
+/// [`crate::request`] with none): its id and outcome.
+pub fn once(sandbox: &Sandbox, event: Vec<u8>) -> Result<(RequestId, Outcome), String> {
+    let request = Request::read(&Headers::default()).map_err(|r| refusal_line(&r))?;
+    let id = sandbox.new_id();
+    let outcome = sandbox
+        .submit(request.invocation(id, event.into(), true))
+        .map_err(|_| "TooManyRequestsException: Rate Exceeded.".to_owned())?;
+    Ok((id, outcome))
 }
 
 const JSON: &[(&str, &[u8])] = &[("Content-Type", b"application/json")];
@@ -206,87 +197,48 @@ fn request(sandbox: &Sandbox, conn: &mut Conn, head: &Head) -> bool {
         return refuse(
             conn,
             head,
-            "404 Not Found",
-            "ResourceNotFoundException",
-            "unknown path: invoke POST /2015-03-31/functions/function/invocations",
+            &Refusal {
+                status: "404 Not Found",
+                error_type: "ResourceNotFoundException",
+                message: "unknown path: invoke POST /2015-03-31/functions/function/invocations"
+                    .into(),
+            },
         );
     };
     if name != "function" && name != *function {
         let message = format!(
             "Function not found: {name} (this emulator runs \"function\", also known as {function:?})"
         );
-        return refuse(
-            conn,
-            head,
-            "404 Not Found",
-            "ResourceNotFoundException",
-            &message,
-        );
+        let refusal = Refusal {
+            status: "404 Not Found",
+            error_type: "ResourceNotFoundException",
+            message,
+        };
+        return refuse(conn, head, &refusal);
     }
     if conn.method(head) != b"POST" {
-        return refuse(
-            conn,
-            head,
-            "405 Method Not Allowed",
-            "InvalidRequestContentException",
-            "invoke with POST",
-        );
+        let refusal = Refusal {
+            status: "405 Method Not Allowed",
+            error_type: "InvalidRequestContentException",
+            message: "invoke with POST".into(),
+        };
+        return refuse(conn, head, &refusal);
     }
-    let invocation_type = conn
-        .header(head, "X-Amz-Invocation-Type")
-        .map(|t| String::from_utf8_lossy(t).into_owned());
-    let dry_run = match invocation_type.as_deref() {
-        None | Some("RequestResponse") => false,
-        Some("DryRun") => true,
-        Some(other) => {
-            let message = format!(
-                "X-Amz-Invocation-Type {other:?} is not emulated: use RequestResponse or DryRun"
-            );
-            return refuse(
-                conn,
-                head,
-                "400 Bad Request",
-                "InvalidParameterValueException",
-                &message,
-            );
-        }
+    let headers = Headers {
+        invocation_type: conn.header(head, "X-Amz-Invocation-Type"),
+        client_context: conn.header(head, "X-Amz-Client-Context"),
+        content_type: conn.header(head, "Content-Type"),
+        trace_id: conn.header(head, "X-Amzn-Trace-Id"),
+        tenant_id: conn.header(head, "X-Amz-Tenant-Id"),
     };
-    let client_context = match conn.header(head, "X-Amz-Client-Context") {
-        None => None,
-        Some(encoded) => match decode_client_context(encoded) {
-            Some(context) => Some(context),
-            None => {
-                let message = "Client context must be a valid Base64-encoded JSON object of at most 3583 characters.";
-                return refuse(
-                    conn,
-                    head,
-                    "400 Bad Request",
-                    "InvalidRequestContentException",
-                    message,
-                );
-            }
-        },
+    let request = match Request::read(&headers) {
+        Ok(request) => request,
+        Err(refusal) => return refuse(conn, head, &refusal),
     };
-    let header = |name| {
-        conn.header(head, name)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-    };
-    let (content_type, trace_id) = (header("Content-Type"), header("X-Amzn-Trace-Id"));
-    let body = match conn.read_body(head, MAX_PAYLOAD) {
+    let body = match conn.read_body(head, MAX_REQUEST) {
         Ok(Body::Complete(body)) => body,
         Ok(Body::TooLarge) => {
-            let message = format!(
-                "Request must be smaller than {MAX_PAYLOAD} bytes for the InvokeFunction operation"
-            );
-            let _ = conn
-                .head(
-                    "413 Request Entity Too Large",
-                    &[
-                        ("Content-Type", b"application/json"),
-                        ("X-Amzn-ErrorType", b"RequestTooLargeException"),
-                    ],
-                )
-                .send(&user_error(&message), true);
+            let _ = send_refusal(conn, &request::too_large(), true);
             conn.drain_and_close();
             return false;
         }
@@ -298,18 +250,25 @@ fn request(sandbox: &Sandbox, conn: &mut Conn, head: &Head) -> bool {
         }
         Err(ReadError::Io | ReadError::Unsupported) => return false,
     };
-    if dry_run {
-        return conn.head("204 No Content", &[]).send(b"", false).is_ok();
+    if request.dry_run {
+        return conn.head("204 No Content", &[]).send_no_content().is_ok();
     }
     let id = sandbox.new_id();
-    let outcome = sandbox.submit(Invocation {
-        id,
-        event: conn.bytes()[body].into(),
-        content_type,
-        trace_id,
-        client_context,
-        keep_body: true,
-    });
+    let invocation = request.invocation(id, conn.bytes()[body].into(), true);
+    let outcome = match sandbox.submit(invocation) {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            let refusal = Refusal {
+                status: "429 Too Many Requests",
+                error_type: "TooManyRequestsException",
+                message: format!(
+                    "Rate Exceeded: {} invocations are in flight (--concurrency)",
+                    sandbox.concurrency()
+                ),
+            };
+            return send_refusal(conn, &refusal, false).is_ok();
+        }
+    };
     let version = sandbox.function().version.as_bytes();
     let sent = match outcome {
         Outcome::Stream(stream) => return relay_to_caller(sandbox, conn, id, stream),
@@ -370,7 +329,7 @@ fn relay_to_caller(sandbox: &Sandbox, conn: &mut Conn, id: RequestId, stream: St
         .send_head()
         .is_ok();
     let mut open = started;
-    let relayed = relay(sandbox, id, stream, |data| {
+    let relayed = relay(stream, |data| {
         open = open && conn.send_chunk(data).is_ok();
         open
     });
@@ -398,30 +357,26 @@ fn user_error(message: &str) -> Vec<u8> {
     out
 }
 
-/// Answers an API error (after reading the request's body); false to close.
-fn refuse(conn: &mut Conn, head: &Head, status: &str, error_type: &str, message: &str) -> bool {
-    let readable = matches!(conn.read_body(head, MAX_PAYLOAD), Ok(Body::Complete(_)));
-    let sent = conn
-        .head(
-            status,
-            &[
-                ("Content-Type", b"application/json"),
-                ("X-Amzn-ErrorType", error_type.as_bytes()),
-            ],
-        )
-        .send(&user_error(message), !readable);
+/// Sends `refusal` (`close`: with `Connection: close`).
+fn send_refusal(conn: &mut Conn, refusal: &Refusal, close: bool) -> io::Result<()> {
+    conn.head(
+        refusal.status,
+        &[
+            ("Content-Type", b"application/json"),
+            ("X-Amzn-ErrorType", refusal.error_type.as_bytes()),
+        ],
+    )
+    .send(&user_error(&refusal.message), close)
+}
+
+/// Answers `refusal` (after reading the request's body); false to close.
+fn refuse(conn: &mut Conn, head: &Head, refusal: &Refusal) -> bool {
+    let readable = matches!(conn.read_body(head, MAX_REQUEST), Ok(Body::Complete(_)));
+    let sent = send_refusal(conn, refusal, !readable);
     if !readable {
         conn.drain_and_close();
     }
     readable && sent.is_ok()
-}
-
-/// Decodes `X-Amz-Client-Context`: standard base64 (padding optional) of UTF-8 text.
-fn decode_client_context(encoded: &[u8]) -> Option<String> {
-    if encoded.len() > MAX_CLIENT_CONTEXT {
-        return None;
-    }
-    String::from_utf8(crate::json::from_base64(encoded)?).ok()
 }
 
 #[cfg(test)]
@@ -429,25 +384,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_context_is_decoded_from_base64() {
-        assert_eq!(
-            decode_client_context(b"eyJjdXN0b20iOnsiayI6InYifX0=").as_deref(),
-            Some(r#"{"custom":{"k":"v"}}"#)
-        );
-        assert_eq!(
-            decode_client_context(b"eyJhIjoxfQ").as_deref(),
-            Some(r#"{"a":1}"#)
-        );
-        assert_eq!(decode_client_context(b"not base64!"), None);
-    }
-
-    #[test]
-    fn events_come_from_text_or_files() {
+    fn events_come_from_text_or_files_within_the_limit() {
         assert_eq!(read_event(r#"{"a":1}"#).unwrap(), br#"{"a":1}"#);
         let e = read_event("@/nonexistent/event.json").unwrap_err();
         assert!(
             e.starts_with("cannot read the event file /nonexistent/event.json: "),
             "{e}"
+        );
+        let big = "x".repeat(MAX_REQUEST + 1);
+        assert_eq!(
+            read_event(&big).unwrap_err(),
+            "RequestTooLargeException: Request must be smaller than 6291456 bytes for the InvokeFunction operation"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The little JSON the emulator writes and reads: error documents, flat objects, the
-//! `"events"` list of an extension's registration, and the base64 that carries error
-//! documents in stream trailers and client contexts in headers.
+//! `"events"` list of an extension's registration, whether a client context is a JSON
+//! object, and the base64 that carries error documents in stream trailers and client
+//! contexts in headers.
 
 /// `{"errorMessage":…,"errorType":…}`, the shape of Lambda's and the Runtime API's errors.
 pub fn error_document(error_type: &str, message: &str) -> Vec<u8> {
@@ -46,6 +47,141 @@ pub fn error_type_of(document: &[u8]) -> Option<&str> {
         .strip_prefix('"')?;
     let end = value.find(['"', '\\'])?;
     Some(&value[..end])
+}
+
+/// Whether `text` is one JSON object (RFC 8259), whitespace around it allowed: what Lambda
+/// accepts as a client context. Nesting deeper than 64 levels is refused.
+pub fn is_object(text: &[u8]) -> bool {
+    let mut at = skip_space(text, 0);
+    if text.get(at) != Some(&b'{') {
+        return false;
+    }
+    match value(text, at, 0) {
+        Some(end) => {
+            at = skip_space(text, end);
+            at == text.len()
+        }
+        None => false,
+    }
+}
+
+/// The most nested arrays and objects [`is_object`] follows.
+const MAX_DEPTH: usize = 64;
+
+fn skip_space(text: &[u8], mut at: usize) -> usize {
+    while matches!(text.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// The end of the JSON value at `at` (after leading whitespace), if it is one.
+fn value(text: &[u8], at: usize, depth: usize) -> Option<usize> {
+    let at = skip_space(text, at);
+    match *text.get(at)? {
+        b'{' => container(text, at, depth, b'}', true),
+        b'[' => container(text, at, depth, b']', false),
+        b'"' => string(text, at),
+        b't' => literal(text, at, b"true"),
+        b'f' => literal(text, at, b"false"),
+        b'n' => literal(text, at, b"null"),
+        b'-' | b'0'..=b'9' => number(text, at),
+        _ => None,
+    }
+}
+
+/// An object (`keyed`) or an array starting at `at`, ending with `close`.
+fn container(text: &[u8], at: usize, depth: usize, close: u8, keyed: bool) -> Option<usize> {
+    if depth >= MAX_DEPTH {
+        return None;
+    }
+    let mut at = skip_space(text, at + 1);
+    if text.get(at) == Some(&close) {
+        return Some(at + 1);
+    }
+    loop {
+        if keyed {
+            at = string(text, at)?;
+            at = skip_space(text, at);
+            if text.get(at) != Some(&b':') {
+                return None;
+            }
+            at += 1;
+        }
+        at = skip_space(text, value(text, at, depth + 1)?);
+        match text.get(at)? {
+            b',' => at = skip_space(text, at + 1),
+            &c if c == close => return Some(at + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// A string starting at `at` (its opening quote): escapes checked, no raw control
+/// characters.
+fn string(text: &[u8], at: usize) -> Option<usize> {
+    if text.get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut at = at + 1;
+    loop {
+        match *text.get(at)? {
+            b'"' => return Some(at + 1),
+            b'\\' => {
+                at += 1;
+                match *text.get(at)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at += 1,
+                    b'u' => {
+                        let hex = text.get(at + 1..at + 5)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        at += 5;
+                    }
+                    _ => return None,
+                }
+            }
+            0..=0x1f => return None,
+            _ => at += 1,
+        }
+    }
+}
+
+fn literal(text: &[u8], at: usize, word: &[u8]) -> Option<usize> {
+    text.get(at..at + word.len())
+        .filter(|w| *w == word)
+        .map(|_| at + word.len())
+}
+
+/// A number, as RFC 8259 writes it: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+fn number(text: &[u8], at: usize) -> Option<usize> {
+    let digits = |mut at: usize| {
+        let start = at;
+        while text.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        (at > start).then_some(at)
+    };
+    let mut at = at;
+    if text.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    at = match text.get(at)? {
+        b'0' => at + 1,
+        b'1'..=b'9' => digits(at)?,
+        _ => return None,
+    };
+    if text.get(at) == Some(&b'.') {
+        at = digits(at + 1)?;
+    }
+    if matches!(text.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(text.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        at = digits(at)?;
+    }
+    Some(at)
 }
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -162,6 +298,38 @@ mod tests {
         }
         assert_eq!(from_base64(b"Zm8").as_deref(), Some(&b"fo"[..]));
         assert_eq!(from_base64(b"not base64!"), None);
+    }
+
+    #[test]
+    fn only_json_objects_are_objects() {
+        for object in [
+            &b"{}"[..],
+            b" {\r\n} \n",
+            br#"{"custom":{"k":"v"},"env":{"a":[1,-2.5e3,true,false,null,"\u00e9\n"]}}"#,
+            br#"{"a":0,"b":-0.0,"c":1E+2}"#,
+        ] {
+            assert!(is_object(object), "{}", String::from_utf8_lossy(object));
+        }
+        for not in [
+            &b""[..],
+            b"[]",
+            b"\"x\"",
+            b"1",
+            b"{}\r\nLambda-Runtime-Aws-Request-Id: injected",
+            b"{} {}",
+            b"{\"a\":1",
+            b"{\"a\" 1}",
+            b"{\"a\":01}",
+            b"{\"a\":1,}",
+            b"{a:1}",
+            b"{\"a\":\"raw\nline\"}",
+            b"{\"a\":\"\\x\"}",
+            b"{\"a\":tru}",
+        ] {
+            assert!(!is_object(not), "{}", String::from_utf8_lossy(not));
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100), "]".repeat(100));
+        assert!(!is_object(deep.as_bytes()), "too deep");
     }
 
     #[test]

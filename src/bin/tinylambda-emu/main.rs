@@ -13,10 +13,11 @@
 //! `--concurrency N` serves N invocations at once, as Lambda Managed Instances do.
 //!
 //! Modules: [`cli`] (the command line), [`function`] (configuration and environment),
-//! [`sandbox`] (the runtime's state machine, the invocation queue, extensions, shutdown),
-//! [`server`] (the Runtime and Extensions APIs), [`invoke`] (the caller side, streams
-//! included), [`process`] (spawn, signal, kill, reap, rusage), [`mod@bench`], and the
-//! helpers [`http`], [`ids`], [`json`].
+//! [`request`] (what a caller may ask, by HTTP or `--invoke`), [`sandbox`] (the runtime's
+//! state machine, the invocation queue and deadlines, extensions, shutdown), [`server`]
+//! (the Runtime and Extensions APIs), [`invoke`] (the caller side, streams included),
+//! [`process`] (spawn, signal, kill, reap, rusage), [`mod@bench`], and the helpers
+//! [`http`], [`ids`], [`json`].
 //!
 //! Linux only: it reads `/proc` and uses Linux process controls.
 
@@ -46,6 +47,8 @@ mod invoke;
 mod json;
 #[cfg(target_os = "linux")]
 mod process;
+#[cfg(target_os = "linux")]
+mod request;
 #[cfg(target_os = "linux")]
 mod sandbox;
 #[cfg(target_os = "linux")]
@@ -83,13 +86,19 @@ fn main() {
     process::prepare();
     let log = !matches!(options.mode, cli::Mode::Bench { .. });
     let bootstrap = options.program.to_string_lossy().into_owned();
+    let concurrency = options.concurrency.map_or(
+        sandbox::Concurrency::OnDemand,
+        sandbox::Concurrency::Managed,
+    );
     let sandbox = sandbox::Sandbox::new(
         function,
         options.program,
         options.args,
         log,
-        options.concurrency.unwrap_or(1),
-    );
+        concurrency,
+        server::serve,
+    )
+    .unwrap_or_else(|e| fail(1, &e));
     // SIGINT or SIGTERM to the emulator: Lambda's shutdown of the runtime, then exit.
     let on_signal = sandbox.clone();
     if let Err(e) = process::on_stop(move |signal| {
@@ -123,7 +132,7 @@ fn main() {
             if let Err(e) = sandbox.start() {
                 fail(1, &e);
             }
-            let (id, outcome) = invoke::once(&sandbox, event);
+            let (_, outcome) = invoke::once(&sandbox, event).unwrap_or_else(|e| fail(1, &e));
             let code = match outcome {
                 sandbox::Outcome::Response { body, .. } => {
                     let mut stdout = std::io::stdout().lock();
@@ -147,7 +156,7 @@ fn main() {
                 sandbox::Outcome::Stream(stream) => {
                     // Each piece goes to stdout as it arrives.
                     let mut stdout = std::io::stdout().lock();
-                    let relayed = invoke::relay(&sandbox, id, stream, |data| {
+                    let relayed = invoke::relay(stream, |data| {
                         stdout.write_all(data).and_then(|()| stdout.flush()).is_ok()
                     });
                     if !relayed.delivered {
@@ -184,10 +193,11 @@ fn main() {
     std::process::exit(code);
 }
 
-/// Prints `tinylambda-emu: {message}` on stderr and exits with `code`.
+/// Prints `tinylambda-emu: {message}` on stderr and exits with `code`, after killing
+/// whatever the runtime started.
 #[cfg(target_os = "linux")]
 fn fail(code: i32, message: &str) -> ! {
-    process::kill_current();
+    process::tree::kill_all();
     say!("tinylambda-emu: {message}");
     std::process::exit(code)
 }

@@ -8,11 +8,19 @@
 //! chunked), and may ask for `100 Continue`.
 //!
 //! A `/response` with `Lambda-Runtime-Function-Response-Mode: streaming` is read piece by
-//! piece and each piece is handed to the caller at once ([`crate::sandbox::Piece`]); its
-//! trailers `Lambda-Runtime-Function-Error-Type` and `Lambda-Runtime-Function-Error-Body`
-//! end the stream with that error. A stream over [`MAX_STREAM`] bytes ends with
-//! `Function.ResponseSizeTooLarge` and a 413 to the runtime; one whose connection breaks
-//! off ends with `Runtime.TruncatedResponse`.
+//! piece and each piece is handed to the caller at once (through the stream's
+//! [`crate::sandbox::Pipe`]); its trailers `Lambda-Runtime-Function-Error-Type` and
+//! `Lambda-Runtime-Function-Error-Body` end the stream with that error. A stream over
+//! [`MAX_STREAM`] bytes ends with `Function.ResponseSizeTooLarge` and a 413 to the runtime;
+//! one whose connection breaks off ends with `Runtime.TruncatedResponse`. Any other value
+//! of that header gets 400 `InvalidFunctionResponseMode` and fails the invocation with
+//! `Runtime.InvalidResponseModeHeader` (AWS's emulator,
+//! `internal/lambda/rapi/handler/invocationresponse.go`). Under Managed Instances, a post
+//! for an invocation that timed out gets 410 `InvokeTimeout`
+//! (`internal/lambda-managed-instances/rapi/rendering/render_error.go`).
+//!
+//! Every connection is counted by the sandbox while it is open, so that when the runtime
+//! ends, what it sent before it ended is read before its invocations are failed.
 //!
 //! Extensions: `POST /extension/register` answers 200 with `Lambda-Extension-Identifier`
 //! and the function's name, version and handler; `GET /extension/event/next` waits for the
@@ -24,12 +32,15 @@ use std::net::TcpListener;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::http::{Body, Conn, Head, ReadError, decimal, push_hex};
+use crate::http::{Body, Conn, Head, ReadError, decimal, peer_closed, push_hex};
 use crate::json::error_document;
 use crate::sandbox::{
-    Delivery, ExtensionNext, ExtensionRefusal, MAX_PAYLOAD, MAX_STREAM, Next, Piece, Posted,
-    Refusal, Registered, Sandbox, StreamEnd, StreamError,
+    ConnectionGuard, Delivery, ExtensionNext, ExtensionRefusal, MAX_RESPONSE, MAX_STREAM, Next,
+    Posted, Probe, Refusal, Registered, Sandbox, StreamError,
 };
+
+/// The only `Lambda-Runtime-Function-Response-Mode` there is.
+const STREAMING: &[u8] = b"streaming";
 
 /// The largest piece of a stream handed to the caller at once.
 const MAX_PIECE: usize = 64 * 1024;
@@ -81,18 +92,19 @@ pub fn serve(sandbox: Weak<Sandbox>, generation: u64, listener: TcpListener) -> 
                 let Some(sandbox) = sandbox.upgrade() else {
                     return;
                 };
-                if !sandbox.is_current(generation) {
-                    return;
-                }
                 let Ok(stream) = stream else {
                     // Out of file descriptors, say: do not spin.
                     std::thread::sleep(Duration::from_millis(10));
                     continue;
                 };
+                let peer = stream.peer_addr().map_or(0, |a| a.port());
+                let Some(guard) = sandbox.connection(generation, peer) else {
+                    return; // the generation has ended
+                };
                 let conn = Conn::new(stream);
                 let spawned = std::thread::Builder::new()
                     .name(format!("runtime-conn-{generation}"))
-                    .spawn(move || connection(&sandbox, generation, conn));
+                    .spawn(move || connection(&sandbox, generation, conn, guard));
                 if spawned.is_err() {
                     std::thread::sleep(Duration::from_millis(10));
                 }
@@ -101,8 +113,9 @@ pub fn serve(sandbox: Weak<Sandbox>, generation: u64, listener: TcpListener) -> 
     Ok(())
 }
 
-/// Serves the requests of one connection until it closes or its runtime is replaced.
-fn connection(sandbox: &Arc<Sandbox>, generation: u64, mut conn: Conn) {
+/// Serves the requests of one connection until it closes or its runtime is replaced; the
+/// sandbox counts it until then (`_open`).
+fn connection(sandbox: &Arc<Sandbox>, generation: u64, mut conn: Conn, _open: ConnectionGuard) {
     loop {
         let head = match conn.read_head() {
             Ok(Some(head)) => head,
@@ -216,11 +229,12 @@ fn runtime_route(method: &[u8], path: &[u8]) -> Route {
 
 /// `GET /next`: waits for an invocation and sends it.
 fn next(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> bool {
-    if !matches!(conn.read_body(head, MAX_PAYLOAD), Ok(Body::Complete(_))) {
+    if !matches!(conn.read_body(head, MAX_RESPONSE), Ok(Body::Complete(_))) {
         return false;
     }
     let probe = if sandbox.concurrency() > 1 {
         conn.probe()
+            .map(|stream| Probe(Box::new(move || peer_closed(&stream))))
     } else {
         None
     };
@@ -231,6 +245,7 @@ fn next(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> boo
             .send(&error_document("InvalidStateTransition", &why), false)
             .is_ok(),
         Next::Event(delivery) => send_event(conn, sandbox, &delivery).is_ok(),
+        Next::Wait => false,
     }
 }
 
@@ -257,6 +272,9 @@ fn send_event(conn: &mut Conn, sandbox: &Sandbox, d: &Delivery) -> io::Result<()
     if let Some(context) = &d.client_context {
         conn.push_header("Lambda-Runtime-Client-Context", context.as_bytes());
     }
+    if let Some(tenant) = &d.tenant_id {
+        conn.push_header("Lambda-Runtime-Aws-Tenant-Id", tenant.as_bytes());
+    }
     if d.event.len() > CHUNKED_ABOVE {
         let mut line = Vec::with_capacity(40);
         line.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
@@ -281,17 +299,16 @@ fn post(
     if let Err(refusal) = sandbox.check_post(generation, id) {
         return skip_body(conn, head) && refuse(conn, refusal);
     }
-    let streaming = conn
-        .header(head, "Lambda-Runtime-Function-Response-Mode")
-        .is_some_and(|mode| mode.eq_ignore_ascii_case(b"streaming"));
-    if streaming && !error {
-        return stream(sandbox, generation, conn, head, id);
+    match conn.header(head, "Lambda-Runtime-Function-Response-Mode") {
+        Some(STREAMING) if !error => return stream(sandbox, generation, conn, head, id),
+        Some(_) if !error => return bad_mode(sandbox, generation, conn, head, id),
+        _ => {}
     }
-    let body = match conn.read_body(head, MAX_PAYLOAD) {
+    let body = match conn.read_body(head, MAX_RESPONSE) {
         Ok(Body::Complete(body)) => body,
         Ok(Body::TooLarge) => {
             let _ = sandbox.complete(generation, id, Posted::TooLarge, Instant::now());
-            too_large(conn, MAX_PAYLOAD as u64);
+            too_large(conn, MAX_RESPONSE as u64);
             return false;
         }
         Err(ReadError::Bad(why)) => return bad_body(conn, why),
@@ -313,6 +330,27 @@ fn post(
     }
 }
 
+/// A `/response` with a response mode other than `streaming`: 400, and the invocation
+/// fails (AWS's emulator, `internal/lambda/rapi/handler/invocationresponse.go`).
+fn bad_mode(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head, id: &[u8]) -> bool {
+    if !skip_body(conn, head) {
+        return false;
+    }
+    match sandbox.complete(generation, id, Posted::BadMode, Instant::now()) {
+        Ok(()) => conn
+            .head("400 Bad Request", JSON)
+            .send(
+                &error_document(
+                    "InvalidFunctionResponseMode",
+                    "Invalid function response mode",
+                ),
+                false,
+            )
+            .is_ok(),
+        Err(refusal) => refuse(conn, refusal),
+    }
+}
+
 /// How relaying a streamed response ended, before the invocation is told.
 enum StreamResult {
     /// The last chunk (and trailers) arrived.
@@ -326,17 +364,17 @@ enum StreamResult {
 }
 
 /// A `/response` in streaming mode: every piece goes to the caller as it arrives (the
-/// runtime waits while the caller is [`crate::sandbox`]'s buffer behind), and the end, with
-/// the error trailers if any, ends the invocation.
+/// runtime waits while the stream's pipe is full; what a caller that has gone would have
+/// got is read and dropped), and the end, with the error trailers if any, ends the
+/// invocation.
 fn stream(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head, id: &[u8]) -> bool {
     let content_type = conn
         .header(head, "Content-Type")
         .map(|c| String::from_utf8_lossy(c).into_owned());
-    let caller = match sandbox.start_stream(generation, id, content_type) {
-        Ok(caller) => caller,
+    let pipe = match sandbox.start_stream(generation, id, content_type) {
+        Ok(pipe) => pipe,
         Err(refusal) => return skip_body(conn, head) && refuse(conn, refusal),
     };
-    let mut caller = Some(caller);
     let mut sent = 0u64;
     let (result, error) = match conn.pieces(head) {
         Err(ReadError::Bad(why)) => (StreamResult::Bad(why), None),
@@ -349,11 +387,8 @@ fn stream(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head, id: 
                         if sent > MAX_STREAM {
                             break StreamResult::TooLarge;
                         }
-                        let piece = Piece::Data(conn.bytes()[range].to_vec());
-                        // A caller that has gone: the rest is read and dropped.
-                        if caller.as_ref().is_some_and(|c| c.send(piece).is_err()) {
-                            caller = None;
-                        }
+                        // Dropped when the caller has gone or the stream was ended.
+                        pipe.push(conn.bytes()[range].to_vec());
                     }
                     Ok(None) => break StreamResult::Ended,
                     Err(ReadError::Bad(why)) => break StreamResult::Bad(why),
@@ -388,11 +423,8 @@ fn stream(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head, id: 
         StreamResult::Bad(why) => Some(truncated(sent, why)),
         StreamResult::Broken => Some(truncated(sent, "the connection closed")),
     };
-    let Some(latency) = sandbox.finish_stream(generation, id, error.as_ref(), done) else {
-        return false;
-    };
-    if let Some(caller) = caller {
-        let _ = caller.send(Piece::End(StreamEnd { error, latency }));
+    if let Err(refusal) = sandbox.finish_stream(generation, id, error, done) {
+        return refuse(conn, refusal);
     }
     match result {
         StreamResult::Ended => accepted(conn),
@@ -413,13 +445,13 @@ fn truncated(sent: u64, why: &str) -> StreamError {
     ))
 }
 
-/// Reads a request body of at most [`MAX_PAYLOAD`] bytes; when that fails, answers (413,
+/// Reads a request body of at most [`MAX_RESPONSE`] bytes; when that fails, answers (413,
 /// 400) and gives whether the connection may stay open.
 fn whole_body(conn: &mut Conn, head: &Head) -> Result<std::ops::Range<usize>, bool> {
-    match conn.read_body(head, MAX_PAYLOAD) {
+    match conn.read_body(head, MAX_RESPONSE) {
         Ok(Body::Complete(body)) => Ok(body),
         Ok(Body::TooLarge) => {
-            too_large(conn, MAX_PAYLOAD as u64);
+            too_large(conn, MAX_RESPONSE as u64);
             Err(false)
         }
         Err(ReadError::Bad(why)) => Err(bad_body(conn, why)),
@@ -458,7 +490,7 @@ fn register(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) ->
 
 /// `GET /2020-01-01/extension/event/next`.
 fn extension_next(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head) -> bool {
-    if !matches!(conn.read_body(head, MAX_PAYLOAD), Ok(Body::Complete(_))) {
+    if !matches!(conn.read_body(head, MAX_RESPONSE), Ok(Body::Complete(_))) {
         return false;
     }
     let id = conn
@@ -472,7 +504,7 @@ fn extension_next(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &He
             &event,
         ),
         ExtensionNext::Refused(refusal) => extension_refusal(conn, &refusal),
-        ExtensionNext::Stale => false,
+        ExtensionNext::Stale | ExtensionNext::Wait => false,
     }
 }
 
@@ -520,6 +552,9 @@ fn refuse(conn: &mut Conn, refusal: Refusal) -> bool {
         Refusal::WrongState(why) => conn
             .head("403 Forbidden", JSON)
             .send(&error_document("InvalidStateTransition", why), false),
+        Refusal::Gone => conn
+            .head("410 Gone", JSON)
+            .send(&error_document("InvokeTimeout", "Invoke timeout"), false),
     };
     sent.is_ok()
 }
@@ -543,10 +578,10 @@ fn bad_body(conn: &mut Conn, why: &str) -> bool {
 
 /// Reads and forgets the body of a request that is answered without it.
 fn skip_body(conn: &mut Conn, head: &Head) -> bool {
-    match conn.read_body(head, MAX_PAYLOAD) {
+    match conn.read_body(head, MAX_RESPONSE) {
         Ok(Body::Complete(_)) => true,
         Ok(Body::TooLarge) => {
-            too_large(conn, MAX_PAYLOAD as u64);
+            too_large(conn, MAX_RESPONSE as u64);
             false
         }
         Err(ReadError::Bad(why)) => bad_body(conn, why),
