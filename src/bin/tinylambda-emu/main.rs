@@ -146,7 +146,8 @@ fn main() {
                     0
                 }
                 sandbox::Outcome::Error { document } => {
-                    let error_type = json::error_type_of(&document).unwrap_or("an error");
+                    let error_type =
+                        json::error_type_of(&document).unwrap_or_else(|| "an error".into());
                     say!(
                         "tinylambda-emu: the function failed with {error_type}: {}",
                         String::from_utf8_lossy(&document)

@@ -108,9 +108,7 @@ impl StreamError {
     /// The error of an emulator-made error `document`.
     pub fn of_document(document: &[u8]) -> StreamError {
         StreamError {
-            error_type: error_type_of(document)
-                .unwrap_or("Runtime.Unknown")
-                .to_owned(),
+            error_type: error_type_of(document).unwrap_or_else(|| "Runtime.Unknown".into()),
             body: base64(document),
         }
     }
