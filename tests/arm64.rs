@@ -483,7 +483,10 @@ fn the_arm64_echo_answers_through_tinylambda_emu_up_to_lambdas_limit() {
         // above 2048 bytes) and the response of the same size.
         let dir = scratch(test);
         let file = dir.join("event.json");
-        let big: Vec<u8> = (0..MAX_REQUEST).map(|i| b'a' + (i % 26) as u8).collect();
+        // A JSON string: the emulator takes only JSON, as Lambda's Invoke API does.
+        let mut big: Vec<u8> = (0..MAX_REQUEST).map(|i| b'a' + (i % 26) as u8).collect();
+        big[0] = b'"';
+        big[MAX_REQUEST - 1] = b'"';
         fs::write(&file, &big).unwrap();
         let (code, stdout, stderr) = arm64.emu_invoke(echo, &format!("@{}", file.display()), &[]);
         assert_eq!(code, Some(0), "{stderr}");

@@ -11,8 +11,6 @@
 //! binary into that bootstrap. A test that reads the emulator's log or a process state
 //! waits for it (bounded); it never samples it once.
 
-#[cfg(feature = "streaming")]
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -39,9 +37,12 @@ fn child() {
         return;
     };
     match role.as_str() {
-        "echo-or-fail" => tinylambda::run(|event: &[u8], _: &Context| match event {
-            b"fail" => Err(Error::new("Function.Nope", "asked to fail")),
-            _ => Ok(event.to_vec()),
+        "echo-or-fail" => tinylambda::run(|event: &[u8], _: &Context| {
+            if unword(event) == b"fail" {
+                Err(Error::new("Function.Nope", "asked to fail"))
+            } else {
+                Ok(event.to_vec())
+            }
         }),
         "sizes" => tinylambda::run(|event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
             // The event is a size: answer that many bytes (or the pid).
@@ -54,13 +55,13 @@ fn child() {
             }
         }),
         "sleepy" => tinylambda::run(|event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
-            if event == b"sleep" {
+            if unword(event) == b"sleep" {
                 std::thread::sleep(Duration::from_secs(60));
             }
             Ok(std::process::id().to_string().into_bytes())
         }),
         "exits" => tinylambda::run(|event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
-            if event == b"exit" {
+            if unword(event) == b"exit" {
                 std::process::exit(3);
             }
             Ok(std::process::id().to_string().into_bytes())
@@ -141,7 +142,7 @@ fn child() {
         "stream-sizes" => tinylambda::run_streaming(
             |event: &[u8], _: &Context, out: &mut tinylambda::Stream| -> Result<(), Error> {
                 // "fail": a few bytes, then an error; a number: that many bytes.
-                if event == b"fail" {
+                if unword(event) == b"fail" {
                     out.write_all(b"partial")?;
                     return Err(Error::new("Function.Broke", "it broke midway"));
                 }
@@ -174,7 +175,7 @@ fn raw_framing_runtime() -> ! {
         } else {
             ("length", body)
         };
-        let whole = event.iter().all(|&b| b == b'e');
+        let whole = unword(&event).iter().all(|&b| b == b'e');
         let answer = format!(
             "{framing} {} {}",
             event.len(),
@@ -273,7 +274,7 @@ fn extension_runtime() -> ! {
         }
     });
     tinylambda::run(move |event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
-        if event == b"late" {
+        if unword(event) == b"late" {
             let late = register("late", "{}").0;
             return Ok(format!("late-register:{late}").into_bytes());
         }
@@ -322,7 +323,10 @@ unsafe extern "C" {
 fn invoke_endpoint_answers_with_the_function_response_on_a_kept_connection() {
     let emu = Emu::serve(&args(&["--", &example("echo")]));
     let mut client = emu.client();
-    for event in [&br#"{"hello":"world"}"#[..], b"second, same connection"] {
+    for event in [
+        &br#"{"hello":"world"}"#[..],
+        br#""second, same connection""#,
+    ] {
         let reply = client.post(INVOKE_PATH, &[("Content-Type", "application/json")], event);
         assert_eq!(reply.status, 200, "{reply:?}");
         assert_eq!(reply.body, event);
@@ -360,7 +364,7 @@ fn invoke_endpoint_answers_with_the_function_response_on_a_kept_connection() {
         (413, Some("RequestTooLargeException"))
     );
     // Still serving.
-    assert_eq!(emu.invoke(b"after").body, b"after");
+    assert_eq!(emu.invoke(&word("after")).body, word("after"));
 }
 
 #[test]
@@ -371,7 +375,7 @@ fn function_errors_reach_the_caller_with_x_amz_function_error() {
         "echo-or-fail",
         &[],
     ));
-    let reply = emu.invoke(b"fail");
+    let reply = emu.invoke(&word("fail"));
     assert_eq!(reply.status, 200, "Lambda answers function errors with 200");
     assert_eq!(
         reply.header("X-Amz-Function-Error").as_deref(),
@@ -379,7 +383,7 @@ fn function_errors_reach_the_caller_with_x_amz_function_error() {
     );
     assert_eq!(reply.error_type(), "Function.Nope");
     assert!(reply.text().contains("asked to fail"), "{}", reply.text());
-    assert_eq!(emu.invoke(b"fine").body, b"fine");
+    assert_eq!(emu.invoke(&word("fine")).body, word("fine"));
 }
 
 #[test]
@@ -390,7 +394,7 @@ fn responses_over_6_mb_get_413_and_the_caller_sees_response_size_too_large() {
         "sizes",
         &[],
     ));
-    let pid = emu.invoke(b"pid").text();
+    let pid = emu.invoke(&word("pid")).text();
     let reply = emu.invoke((MAX_PAYLOAD + 1).to_string().as_bytes());
     assert_eq!(
         reply.header("X-Amz-Function-Error").as_deref(),
@@ -403,7 +407,7 @@ fn responses_over_6_mb_get_413_and_the_caller_sees_response_size_too_large() {
     assert_eq!((reply.status, reply.body.len()), (200, MAX_PAYLOAD));
     assert_eq!(reply.header("X-Amz-Function-Error"), None);
     // The runtime took the 413 in its stride: same process.
-    assert_eq!(emu.invoke(b"pid").text(), pid);
+    assert_eq!(emu.invoke(&word("pid")).text(), pid);
 }
 
 #[test]
@@ -414,9 +418,9 @@ fn a_timeout_kills_the_runtime_and_the_next_invocation_starts_a_fresh_one() {
         "sleepy",
         &["--timeout", "2"],
     ));
-    let first = emu.invoke(b"pid").text();
+    let first = emu.invoke(&word("pid")).text();
     let started = Instant::now();
-    let reply = emu.invoke(b"sleep");
+    let reply = emu.invoke(&word("sleep"));
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "answered at the deadline, not at the end of the sleep"
@@ -435,7 +439,7 @@ fn a_timeout_kills_the_runtime_and_the_next_invocation_starts_a_fresh_one() {
         gone(&first),
         "the timed-out runtime {first} is still running"
     );
-    let second = emu.invoke(b"pid");
+    let second = emu.invoke(&word("pid"));
     assert_eq!(second.status, 200);
     assert_ne!(second.text(), first, "a fresh runtime answers");
     // Two cold starts: the REPORT line may come after the answer, so wait for it.
@@ -464,10 +468,10 @@ fn an_init_error_goes_to_the_first_caller_and_the_next_invocation_starts_again()
         reply.text()
     );
     std::fs::write(&marker, b"").expect("marker");
-    let reply = emu.invoke(b"now it starts");
+    let reply = emu.invoke(&word("now it starts"));
     assert_eq!(
         (reply.status, reply.text().as_str()),
-        (200, "now it starts")
+        (200, "\"now it starts\"")
     );
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -480,8 +484,8 @@ fn a_runtime_that_exits_is_restarted_on_the_next_invocation() {
         "exits",
         &[],
     ));
-    let first = emu.invoke(b"pid").text();
-    let reply = emu.invoke(b"exit");
+    let first = emu.invoke(&word("pid")).text();
+    let reply = emu.invoke(&word("exit"));
     assert_eq!(
         reply.header("X-Amz-Function-Error").as_deref(),
         Some("Unhandled")
@@ -494,7 +498,7 @@ fn a_runtime_that_exits_is_restarted_on_the_next_invocation() {
         "{}",
         reply.text()
     );
-    let second = emu.invoke(b"pid");
+    let second = emu.invoke(&word("pid"));
     assert_eq!(second.status, 200);
     assert_ne!(second.text(), first);
 }
@@ -515,11 +519,13 @@ fn events_above_2048_bytes_reach_the_runtime_chunked_like_lambda_sends_them() {
         (2049, "chunked 2049 intact"),
         (300_000, "chunked 300000 intact"),
     ] {
-        assert_eq!(emu.invoke(&vec![b'e'; size]).text(), expected);
+        assert_eq!(emu.invoke(&json_of_len(size, b'e')).text(), expected);
     }
     // And the library's echo gets a large event through whole.
     let emu = Emu::serve(&args(&["--", &example("echo")]));
-    let event: Vec<u8> = (0..1_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut event: Vec<u8> = (0..1_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    event[0] = b'"';
+    event[999_999] = b'"';
     assert_eq!(emu.invoke(&event).body, event);
 }
 
@@ -532,12 +538,12 @@ fn the_runtime_api_refuses_wrong_ids_and_calls_in_the_wrong_state() {
         &[],
     ));
     assert_eq!(
-        emu.invoke(b"first").text(),
+        emu.invoke(&word("first")).text(),
         "wrong-id:400 next-while-open:403 late-init-error:403"
     );
     // Posted chunked, with a chunk extension and a trailer.
     assert_eq!(
-        emu.invoke(b"second").text(),
+        emu.invoke(&word("second")).text(),
         "first-post:202 second-response:403 error-after-response:403"
     );
 }
@@ -641,7 +647,7 @@ fn invoke_once_prints_the_response_on_stdout() {
     let _ = std::fs::remove_dir_all(dir);
 
     let output = run_emu(&invoke_role(
-        "fail",
+        r#""fail""#,
         "invoke_once_prints_the_response_on_stdout",
         "echo-or-fail",
         &[],
@@ -887,7 +893,7 @@ fn streams_carry_mid_stream_errors_in_trailers_and_go_past_6_mb() {
     child();
     let test = "streams_carry_mid_stream_errors_in_trailers_and_go_past_6_mb";
     let emu = Emu::serve(&role(test, "stream-sizes", &[]));
-    let reply = emu.invoke(b"fail");
+    let reply = emu.invoke(&word("fail"));
     assert_eq!((reply.status, reply.text().as_str()), (200, "partial"));
     assert_eq!(
         reply.header("Trailer").as_deref(),
@@ -913,7 +919,7 @@ fn streams_carry_mid_stream_errors_in_trailers_and_go_past_6_mb() {
     assert!(reply.trailers.is_empty(), "{:?}", reply.trailers);
 
     // --invoke writes the stream to stdout and a mid-stream error to stderr, exit 1.
-    let output = run_emu(&invoke_role("fail", test, "stream-sizes", &[]));
+    let output = run_emu(&invoke_role(r#""fail""#, test, "stream-sizes", &[]));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(output.stdout, b"partial");
@@ -954,7 +960,7 @@ fn a_function_url_stream_is_passed_through_with_its_prelude() {
 fn extensions_register_get_their_events_and_hold_the_shutdown_up_to_its_limit() {
     child();
     let output = run_emu(&invoke_role(
-        "late",
+        r#""late""#,
         "extensions_register_get_their_events_and_hold_the_shutdown_up_to_its_limit",
         "extension",
         &[],
@@ -1022,7 +1028,7 @@ fn the_graceful_example_gets_sigterm_and_its_callback_runs() {
 
     // When the serving emulator gets SIGTERM.
     let mut emu = Emu::serve(&args(&["--", &example("graceful")]));
-    assert_eq!(emu.invoke(b"served").body, b"served");
+    assert_eq!(emu.invoke(&word("served")).body, word("served"));
     assert_eq!(emu.terminate(), Some(128 + SIGTERM));
     let stderr = emu.stderr();
     assert!(stderr.contains(CALLBACK), "{stderr}");

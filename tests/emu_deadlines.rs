@@ -56,7 +56,7 @@ fn file_appears(path: &Path) -> bool {
 fn streamer() -> ! {
     tinylambda::run_streaming(
         |event: &[u8], _: &Context, out: &mut tinylambda::Stream| -> Result<(), Error> {
-            match event {
+            match unword(event) {
                 b"gated" => {
                     out.write_all(b"first chunk\n")?;
                     let marker = std::env::var("MARKER").unwrap_or_default();
@@ -116,7 +116,7 @@ fn post_and_exit_runtime() -> ! {
 fn managed_runtime() -> ! {
     tinylambda::run_concurrent(|event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
         let dir = std::path::PathBuf::from(std::env::var("DIR").unwrap_or_default());
-        let event = String::from_utf8_lossy(event).into_owned();
+        let event = String::from_utf8_lossy(unword(event)).into_owned();
         let pid = std::process::id().to_string().into_bytes();
         if event == "hang" {
             std::fs::write(dir.join("started-hang"), b"")?;
@@ -149,9 +149,9 @@ fn a_stream_whose_caller_went_away_still_ends_at_the_timeout() {
             &format!("MARKER={}", marker.display()),
         ],
     ));
-    let pid: u32 = emu.invoke(b"pid").text().parse().expect("pid");
+    let pid: u32 = emu.invoke(&word("pid")).text().parse().expect("pid");
     let mut caller = emu.client();
-    caller.request("POST", INVOKE_PATH, &[], b"gated");
+    caller.request("POST", INVOKE_PATH, &[], &word("gated"));
     caller.wait_for(b"first chunk\n");
     // The caller leaves; the runtime writes on (into a closed connection), then hangs.
     let _ = caller.stream.shutdown(Shutdown::Both);
@@ -166,7 +166,7 @@ fn a_stream_whose_caller_went_away_still_ends_at_the_timeout() {
     assert!(log.contains("Task timed out after 2.00 seconds"), "{log}");
     let mut next = emu.client();
     next.stream.set_read_timeout(Some(BOUND)).unwrap();
-    let reply = next.post(INVOKE_PATH, &[], b"pid");
+    let reply = next.post(INVOKE_PATH, &[], &word("pid"));
     assert_eq!(reply.status, 200);
     assert_ne!(reply.text(), pid.to_string(), "a fresh runtime answers");
     let _ = std::fs::remove_dir_all(dir);
@@ -178,10 +178,10 @@ fn a_stream_times_out_even_when_its_caller_stops_reading() {
     child();
     let test = "a_stream_times_out_even_when_its_caller_stops_reading";
     let emu = Emu::serve(&role(test, "streamer", &["--timeout", "2"]));
-    let pid: u32 = emu.invoke(b"pid").text().parse().expect("pid");
+    let pid: u32 = emu.invoke(&word("pid")).text().parse().expect("pid");
     // This caller asks for an endless stream and never reads a byte of it.
     let mut stalled = emu.client();
-    stalled.request("POST", INVOKE_PATH, &[], b"endless");
+    stalled.request("POST", INVOKE_PATH, &[], &word("endless"));
 
     assert!(
         wait_until(BOUND, || !running(pid)),
@@ -189,7 +189,7 @@ fn a_stream_times_out_even_when_its_caller_stops_reading() {
     );
     let mut next = emu.client();
     next.stream.set_read_timeout(Some(BOUND)).unwrap();
-    let reply = next.post(INVOKE_PATH, &[], b"pid");
+    let reply = next.post(INVOKE_PATH, &[], &word("pid"));
     assert_eq!(reply.status, 200);
     assert_ne!(reply.text(), pid.to_string());
     emu.wait_log("Status: timeout", 1);
@@ -203,9 +203,9 @@ fn a_caller_that_stops_reading_does_not_stall_the_runtime() {
     let test = "a_caller_that_stops_reading_does_not_stall_the_runtime";
     // The timeout is far away: the runtime must finish its 32 MiB long before it.
     let emu = Emu::serve(&role(test, "streamer", &["--timeout", "40"]));
-    let pid = emu.invoke(b"pid").text();
+    let pid = emu.invoke(&word("pid")).text();
     let mut stalled = emu.client();
-    stalled.request("POST", INVOKE_PATH, &[], b"big");
+    stalled.request("POST", INVOKE_PATH, &[], &word("big"));
     stalled.wait_for(b"bbbb");
 
     // The emulator gives up on the stalled caller, the runtime streams to its end and
@@ -213,7 +213,7 @@ fn a_caller_that_stops_reading_does_not_stall_the_runtime() {
     let started = Instant::now();
     let mut next = emu.client();
     next.stream.set_read_timeout(Some(BOUND)).unwrap();
-    let reply = next.post(INVOKE_PATH, &[], b"pid");
+    let reply = next.post(INVOKE_PATH, &[], &word("pid"));
     assert_eq!((reply.status, reply.text()), (200, pid.clone()));
     assert!(started.elapsed() < BOUND);
     // The stream's outcome is kept: its REPORT has no error status.
@@ -230,7 +230,7 @@ fn an_invocation_queued_behind_a_runtime_that_never_asks_again_still_ends() {
     child();
     let test = "an_invocation_queued_behind_a_runtime_that_never_asks_again_still_ends";
     let emu = Emu::serve(&role(test, "no-next", &["--timeout", "2"]));
-    let first = emu.invoke(b"first");
+    let first = emu.invoke(&word("first"));
     assert_eq!(first.status, 200);
     let pid = first.text();
     // The runtime answered but never asks for the next event: on Lambda the invocation
@@ -238,7 +238,7 @@ fn an_invocation_queued_behind_a_runtime_that_never_asks_again_still_ends() {
     // fresh one instead of waiting forever.
     let mut second = emu.client();
     second.stream.set_read_timeout(Some(BOUND)).unwrap();
-    let reply = second.post(INVOKE_PATH, &[], b"second");
+    let reply = second.post(INVOKE_PATH, &[], &word("second"));
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_ne!(reply.text(), pid);
     assert!(ended(pid.parse().expect("pid")));
@@ -255,7 +255,7 @@ fn a_response_posted_just_before_the_runtime_exits_counts() {
     let test = "a_response_posted_just_before_the_runtime_exits_counts";
     let emu = Emu::serve(&role(test, "post-and-exit", &[]));
     for i in 0..20 {
-        let event = format!("event {i}");
+        let event = format!("\"event {i}\"");
         let reply = emu.invoke(event.as_bytes());
         assert_eq!(
             (
@@ -291,13 +291,14 @@ fn with_concurrency_a_timeout_fails_only_that_invocation() {
         ],
     ));
     let port = emu.port;
-    let pid = emu.invoke(b"pid").text();
-    let hung = std::thread::spawn(move || Client::connect(port).post(INVOKE_PATH, &[], b"hang"));
+    let pid = emu.invoke(&word("pid")).text();
+    let hung =
+        std::thread::spawn(move || Client::connect(port).post(INVOKE_PATH, &[], &word("hang")));
     assert!(file_appears(&dir.join("started-hang")));
     // One second later, so that this one's deadline is a second after the hung one's.
     std::thread::sleep(Duration::from_secs(1));
     let other =
-        std::thread::spawn(move || Client::connect(port).post(INVOKE_PATH, &[], b"gated:b"));
+        std::thread::spawn(move || Client::connect(port).post(INVOKE_PATH, &[], &word("gated:b")));
     assert!(file_appears(&dir.join("started-b")));
 
     let hung = hung.join().unwrap();
@@ -314,7 +315,7 @@ fn with_concurrency_a_timeout_fails_only_that_invocation() {
         "the other invocation in flight is not failed by the timeout"
     );
     // The environment keeps running.
-    assert_eq!(emu.invoke(b"pid").text(), pid);
+    assert_eq!(emu.invoke(&word("pid")).text(), pid);
     assert!(!emu.stderr().contains("the runtime ended"));
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -341,10 +342,8 @@ fn with_concurrency_invocations_beyond_n_are_throttled_at_once() {
     let gated: Vec<_> = ["a", "b"]
         .into_iter()
         .map(|name| {
-            let event = format!("gated:{name}");
-            std::thread::spawn(move || {
-                Client::connect(port).post(INVOKE_PATH, &[], event.as_bytes())
-            })
+            let event = word(&format!("gated:{name}"));
+            std::thread::spawn(move || Client::connect(port).post(INVOKE_PATH, &[], &event))
         })
         .collect();
     assert!(file_appears(&dir.join("started-a")) && file_appears(&dir.join("started-b")));
@@ -352,7 +351,7 @@ fn with_concurrency_invocations_beyond_n_are_throttled_at_once() {
     let started = Instant::now();
     let mut third = emu.client();
     third.stream.set_read_timeout(Some(BOUND)).unwrap();
-    let reply = third.post(INVOKE_PATH, &[], b"pid");
+    let reply = third.post(INVOKE_PATH, &[], &word("pid"));
     assert_eq!(
         (reply.status, reply.header("X-Amzn-ErrorType").as_deref()),
         (429, Some("TooManyRequestsException")),
@@ -369,6 +368,6 @@ fn with_concurrency_invocations_beyond_n_are_throttled_at_once() {
     for reply in gated {
         assert_eq!(reply.join().unwrap().status, 200);
     }
-    assert_eq!(emu.invoke(b"pid").status, 200);
+    assert_eq!(emu.invoke(&word("pid")).status, 200);
     let _ = std::fs::remove_dir_all(dir);
 }

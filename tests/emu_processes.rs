@@ -28,7 +28,7 @@ fn child() {
     };
     match role.as_str() {
         "starter" => tinylambda::run(|event: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
-            match event {
+            match unword(event) {
                 // A shell in a process group of its own leaves a short job behind and
                 // tells its pid: the job's parent is gone, so the emulator inherits it.
                 b"orphan" => {
@@ -71,7 +71,9 @@ fn every_process_the_runtime_leaves_behind_is_reaped() {
         "starter",
         &[],
     ));
-    let orphans: Vec<String> = (0..10).map(|_| emu.invoke(b"orphan").text()).collect();
+    let orphans: Vec<String> = (0..10)
+        .map(|_| emu.invoke(&word("orphan")).text())
+        .collect();
     let emulator = emu.child.id();
     for orphan in &orphans {
         assert!(
@@ -90,9 +92,9 @@ fn a_server_in_its_own_process_group_ends_when_the_emulator_stops_the_runtime() 
         "starter",
         &["--timeout", "1"],
     ));
-    let server: u32 = emu.invoke(b"server").text().parse().expect("pid");
+    let server: u32 = emu.invoke(&word("server")).text().parse().expect("pid");
     assert!(running(server));
-    let reply = emu.invoke(b"hang");
+    let reply = emu.invoke(&word("hang"));
     assert_eq!(reply.error_type(), "Sandbox.Timedout");
     assert!(
         wait_until(BOUND, || !running(server)),
@@ -108,8 +110,8 @@ fn a_server_in_its_own_process_group_ends_with_the_runtime() {
         "starter",
         &[],
     ));
-    let server: u32 = emu.invoke(b"server").text().parse().expect("pid");
-    let reply = emu.invoke(b"exit");
+    let server: u32 = emu.invoke(&word("server")).text().parse().expect("pid");
+    let reply = emu.invoke(&word("exit"));
     assert_eq!(reply.error_type(), "Runtime.ExitError");
     assert!(
         wait_until(BOUND, || !running(server)),
@@ -122,7 +124,7 @@ fn a_server_in_its_own_process_group_ends_with_the_emulator() {
     child();
     let test = "a_server_in_its_own_process_group_ends_with_the_emulator";
     let mut emu = Emu::serve(&role(test, "starter", &[]));
-    let server: u32 = emu.invoke(b"server").text().parse().expect("pid");
+    let server: u32 = emu.invoke(&word("server")).text().parse().expect("pid");
     emu.terminate();
     assert!(
         wait_until(BOUND, || !running(server)),
@@ -130,7 +132,7 @@ fn a_server_in_its_own_process_group_ends_with_the_emulator() {
     );
 
     // The same at the end of --invoke.
-    let output = run_emu(&invoke_role("server", test, "starter", &[]));
+    let output = run_emu(&invoke_role(r#""server""#, test, "starter", &[]));
     assert_eq!(output.status.code(), Some(0));
     let server: u32 = String::from_utf8_lossy(&output.stdout)
         .parse()

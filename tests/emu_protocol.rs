@@ -275,7 +275,7 @@ fn dry_run_gets_204_without_a_content_length() {
 fn the_request_limit_is_lambdas_6_mib_for_callers_and_invoke_alike() {
     let echo = example("echo");
     let emu = Emu::serve(&args(&["--", &echo]));
-    let reply = emu.invoke(&vec![b'a'; MAX_REQUEST]);
+    let reply = emu.invoke(&json_of_len(MAX_REQUEST, b'a'));
     assert_eq!((reply.status, reply.body.len()), (200, MAX_REQUEST));
     let reply = emu.invoke(&vec![b'a'; MAX_REQUEST + 1]);
     assert_eq!(
@@ -293,7 +293,7 @@ fn the_request_limit_is_lambdas_6_mib_for_callers_and_invoke_alike() {
     let dir = temp_dir("request-limit");
     let at_limit = dir.join("at-limit.json");
     let over = dir.join("over.json");
-    std::fs::write(&at_limit, vec![b'a'; MAX_REQUEST]).unwrap();
+    std::fs::write(&at_limit, json_of_len(MAX_REQUEST, b'a')).unwrap();
     std::fs::write(&over, vec![b'a'; MAX_REQUEST + 1]).unwrap();
     let output = run_emu(&args(&[
         "--invoke",
@@ -320,6 +320,59 @@ fn the_request_limit_is_lambdas_6_mib_for_callers_and_invoke_alike() {
     );
     assert_one_line_refusal(&output, "RequestTooLargeException");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// The payload must be JSON, for callers and --invoke alike
+
+#[test]
+fn a_payload_that_is_not_json_gets_400_invalid_request_content_from_either_door() {
+    let echo = example("echo");
+    let emu = Emu::serve(&args(&["--", &echo]));
+    for not_json in [
+        &b"not json"[..],
+        b"{\"a\":1,}",
+        b"{} {}",
+        b"\"\xff\"",
+        b"  ",
+    ] {
+        let reply = emu.invoke(not_json);
+        assert_eq!(
+            (reply.status, reply.header("X-Amzn-ErrorType").as_deref()),
+            (400, Some("InvalidRequestContentException")),
+            "{:?}: {}",
+            String::from_utf8_lossy(not_json),
+            reply.text()
+        );
+        assert!(
+            reply
+                .text()
+                .contains("Could not parse request body into json"),
+            "{}",
+            reply.text()
+        );
+    }
+    // JSON of any kind is accepted, and so is no payload at all (the Invoke API's default).
+    for json in [&br#"{"a":[1,2]}"#[..], b"\"text\"", b"42", b" null ", b""] {
+        let reply = emu.invoke(json);
+        assert_eq!((reply.status, &reply.body[..]), (200, json));
+    }
+    // A refused payload never reaches the runtime: no START line for it.
+    let log = emu.wait_log("START RequestId:", 5);
+    assert_eq!(log.matches("START RequestId:").count(), 5, "{log}");
+
+    let output = run_emu(&args(&["--invoke", "not json", "--", &echo]));
+    assert_one_line_refusal(
+        &output,
+        "InvalidRequestContentException: Could not parse request body into json: ",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let output = run_emu_in(
+        &args(&["--invoke", "@-", "--", &echo]),
+        None,
+        Some(b"{\"unterminated\":"),
+    );
+    assert_one_line_refusal(&output, "InvalidRequestContentException");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -353,13 +406,13 @@ fn the_bootstrap_runs_in_its_task_root() {
     std::fs::create_dir_all(&function).unwrap();
     std::os::unix::fs::symlink(example("echo"), function.join("bootstrap")).unwrap();
     let output = run_emu_in(
-        &args(&["--invoke", "relative", "--", "function/bootstrap"]),
+        &args(&["--invoke", r#""relative""#, "--", "function/bootstrap"]),
         Some(&dir),
         None,
     );
     assert_eq!(
         (output.status.code(), output.stdout.as_slice()),
-        (Some(0), &b"relative"[..]),
+        (Some(0), &br#""relative""#[..]),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );

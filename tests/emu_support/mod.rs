@@ -97,6 +97,29 @@ pub fn my_role() -> Option<String> {
     std::env::var(ROLE).ok()
 }
 
+/// The event a test sends to tell a role what to do: `text` as a JSON string (Lambda's
+/// Invoke API takes only JSON: `"pid"`, `"sleep"`).
+pub fn word(text: &str) -> Vec<u8> {
+    format!("\"{text}\"").into_bytes()
+}
+
+/// What a role was asked: the text of an event made by [`word`] (the event itself when it
+/// is not a JSON string).
+pub fn unword(event: &[u8]) -> &[u8] {
+    event
+        .strip_prefix(b"\"")
+        .and_then(|e| e.strip_suffix(b"\""))
+        .unwrap_or(event)
+}
+
+/// A JSON string event of exactly `len` bytes (at least 2): quotes around `fill` bytes.
+pub fn json_of_len(len: usize, fill: u8) -> Vec<u8> {
+    let mut event = vec![fill; len];
+    event[0] = b'"';
+    event[len - 1] = b'"';
+    event
+}
+
 /// Writes `line` and a line break on stderr with one `write`, so that the emulator's own
 /// lines (which share stderr) never land inside it, as they can inside an `eprintln!`.
 pub fn log_line(line: &str) {

@@ -115,7 +115,8 @@ pub fn serve(sandbox: &Arc<Sandbox>, listener: TcpListener) -> Result<(), String
 }
 
 /// `--invoke`'s event: the text itself, `@FILE`, or `@-` for stdin, checked against the
-/// same rules as a caller's (a refusal is one line: `RequestTooLargeException: …`).
+/// same rules as a caller's (a refusal is one line: `RequestTooLargeException: …`,
+/// `InvalidRequestContentException: …`).
 pub fn read_event(arg: &str) -> Result<Vec<u8>, String> {
     let limit = MAX_REQUEST as u64 + 1;
     let event = match arg.strip_prefix('@') {
@@ -136,7 +137,7 @@ pub fn read_event(arg: &str) -> Result<Vec<u8>, String> {
         }
         None => arg.as_bytes().to_vec(),
     };
-    request::check_size(event.len()).map_err(|refusal| refusal_line(&refusal))?;
+    request::check_event(&event).map_err(|refusal| refusal_line(&refusal))?;
     Ok(event)
 }
 
@@ -250,6 +251,9 @@ fn request(sandbox: &Sandbox, conn: &mut Conn, head: &Head) -> bool {
         }
         Err(ReadError::Io | ReadError::Unsupported) => return false,
     };
+    if let Err(refusal) = request::check_event(&conn.bytes()[body.clone()]) {
+        return send_refusal(conn, &refusal, false).is_ok();
+    }
     if request.dry_run {
         return conn.head("204 No Content", &[]).send_no_content().is_ok();
     }

@@ -4,6 +4,11 @@
 //!
 //! - The event is at most [`MAX_REQUEST`] bytes: a larger one gets 413
 //!   `RequestTooLargeException`.
+//! - The event is JSON (RFC 8259, strictly), or empty (a call without a payload): anything
+//!   else gets 400 `InvalidRequestContentException`, "Could not parse request body into
+//!   json", as Lambda's Invoke API answers a payload that is not JSON (`API_Invoke.html`
+//!   lists that error, for a body that does not parse as JSON, with status 400). An empty
+//!   payload is passed on empty, as AWS's emulator passes it.
 //! - `X-Amz-Invocation-Type`: `RequestResponse` (the default) or `DryRun` (checked, not
 //!   run); `Event` is not emulated (400 `InvalidParameterValueException`).
 //! - `X-Amz-Client-Context`: base64 (padding optional) of at most 3,583 characters, of a
@@ -17,7 +22,7 @@
 use std::sync::Arc;
 
 use crate::ids::RequestId;
-use crate::json::{from_base64, is_object};
+use crate::json::{from_base64, is_object, validate};
 use crate::sandbox::Invocation;
 
 /// Lambda's limit on a synchronous invocation's request: 6 MiB, 6,291,456 bytes. The
@@ -71,6 +76,21 @@ pub fn check_size(len: usize) -> Result<(), Refusal> {
         return Err(too_large());
     }
     Ok(())
+}
+
+/// Refuses an event that is over [`MAX_REQUEST`], or that is neither JSON nor empty.
+pub fn check_event(event: &[u8]) -> Result<(), Refusal> {
+    check_size(event.len())?;
+    if event.is_empty() {
+        return Ok(());
+    }
+    validate(event).map_err(|why| {
+        Refusal::new(
+            "400 Bad Request",
+            "InvalidRequestContentException",
+            format!("Could not parse request body into json: {why}"),
+        )
+    })
 }
 
 /// The caller's headers that matter (`None`: absent; `--invoke` has none).
@@ -215,5 +235,17 @@ mod tests {
         assert!(check_size(MAX_REQUEST).is_ok());
         assert_eq!(check_size(MAX_REQUEST + 1), Err(too_large()));
         assert!(too_large().message.contains("smaller than 6291456 bytes"));
+        assert_eq!(check_event(b""), Ok(()));
+        assert_eq!(check_event(b" [1, {}] "), Ok(()));
+        let refusal = check_event(b"not json").unwrap_err();
+        assert_eq!(
+            (refusal.status, refusal.error_type, refusal.message.as_str()),
+            (
+                "400 Bad Request",
+                "InvalidRequestContentException",
+                "Could not parse request body into json: expected true, false or null at byte 0"
+            )
+        );
+        assert_eq!(check_event(&vec![b' '; MAX_REQUEST + 1]), Err(too_large()));
     }
 }
