@@ -1079,56 +1079,71 @@ fn with_concurrency_3_three_invocations_run_at_once_and_a_fourth_next_is_refused
 // Bad input
 
 #[test]
-fn bad_input_gives_one_clear_line_and_a_non_zero_exit() {
+fn bad_input_gives_one_clear_line_and_the_exit_status_the_readme_gives() {
+    // Usage errors: exit status 2, as command-line tools conventionally give them.
     let echo = example("echo");
-    assert_one_line_refusal(
-        &run_emu(&args(&["--frobnicate", "--", &echo])),
-        "unknown option --frobnicate",
-    );
-    assert_one_line_refusal(
-        &run_emu(&args(&["--bench", "many", "--", &echo])),
-        "--bench expects a whole number",
-    );
-    assert_one_line_refusal(&run_emu(&args(&["--port", "8080"])), "no bootstrap given");
-    assert_one_line_refusal(
-        &run_emu(&args(&["--env", "AWS_LAMBDA_RUNTIME_API=x", "--", &echo])),
-        "--env cannot set AWS_LAMBDA_RUNTIME_API",
-    );
+    for (list, expected) in [
+        (
+            &["--frobnicate", "--", &echo][..],
+            "unknown option --frobnicate",
+        ),
+        (
+            &["--bench", "many", "--", &echo],
+            "--bench expects a whole number",
+        ),
+        (&["--port", "8080"], "no bootstrap given"),
+        (
+            &["--env", "AWS_LAMBDA_RUNTIME_API=x", "--", &echo],
+            "--env cannot set AWS_LAMBDA_RUNTIME_API",
+        ),
+        (
+            &["--concurrency", "0", "--", &echo],
+            "--concurrency must be from 1 to 1024",
+        ),
+        (
+            &["--env", "AWS_LAMBDA_MAX_CONCURRENCY=4", "--", &echo],
+            "use --concurrency N",
+        ),
+    ] {
+        let output = run_emu(&args(list));
+        assert_one_line_refusal(&output, expected);
+        assert_eq!(output.status.code(), Some(2), "{list:?}");
+    }
+    // Failures to run: exit status 1.
     for mode in [&["--invoke", "{}"][..], &["--bench", "1"], &["--port", "0"]] {
         let mut list = args(mode);
         list.extend(args(&["--", "/nonexistent/bootstrap"]));
+        let output = run_emu(&list);
         assert_one_line_refusal(
-            &run_emu(&list),
+            &output,
             "cannot start /nonexistent/bootstrap: No such file or directory",
         );
+        assert_eq!(output.status.code(), Some(1), "{mode:?}");
     }
     let not_executable = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    assert_one_line_refusal(
-        &run_emu(&args(&[
-            "--invoke",
-            "{}",
-            "--",
-            &not_executable.to_string_lossy(),
-        ])),
-        "Permission denied",
-    );
-    assert_one_line_refusal(
-        &run_emu(&args(&["--concurrency", "0", "--", &echo])),
-        "--concurrency must be from 1 to 1024",
-    );
-    assert_one_line_refusal(
-        &run_emu(&args(&[
-            "--env",
-            "AWS_LAMBDA_MAX_CONCURRENCY=4",
-            "--",
-            &echo,
-        ])),
-        "use --concurrency N",
-    );
+    let output = run_emu(&args(&[
+        "--invoke",
+        "{}",
+        "--",
+        &not_executable.to_string_lossy(),
+    ]));
+    assert_one_line_refusal(&output, "Permission denied");
+    assert_eq!(output.status.code(), Some(1));
+    // The README says the same.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    for said in [
+        "give one line and exit status 2",
+        "give one line and exit status 1",
+    ] {
+        assert!(readme.contains(said), "README.md must say {said:?}");
+    }
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
+    let output = run_emu(&args(&["--port", &port, "--", &echo]));
     assert_one_line_refusal(
-        &run_emu(&args(&["--port", &port, "--", &echo])),
+        &output,
         &format!("cannot listen on 127.0.0.1:{port}: the port is already in use"),
     );
+    assert_eq!(output.status.code(), Some(1));
 }
