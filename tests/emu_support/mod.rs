@@ -477,6 +477,24 @@ impl Client {
         }
     }
 
+    /// Reads the reply to a `HEAD` request: a head, and no body whatever its framing says.
+    pub fn read_head_reply(&mut self) -> Reply {
+        let end = loop {
+            if let Some(end) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            self.fill("a reply's head");
+        };
+        let head = String::from_utf8_lossy(&self.raw[..end]).into_owned();
+        self.raw.drain(..end);
+        Reply {
+            status: head[9..12].parse().expect("status"),
+            head,
+            body: Vec::new(),
+            trailers: Vec::new(),
+        }
+    }
+
     /// Reads one whole reply (a chunked one to its trailers).
     pub fn read_reply(&mut self) -> Reply {
         let end = loop {

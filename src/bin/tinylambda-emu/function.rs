@@ -22,7 +22,8 @@ use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::ids::{Ids, civil_date, unix_secs};
+use crate::clock::{civil_date, unix_secs};
+use crate::ids::Ids;
 
 /// What the emulator needs to know about the function it runs.
 #[derive(Debug)]
@@ -35,6 +36,12 @@ pub struct Function {
     pub memory_mb: u64,
     /// `arn:aws:lambda:{region}:123456789012:function:{name}`.
     pub arn: String,
+    /// `AWS_REGION`.
+    pub region: String,
+    /// The id of the function's URL (`https://{url_id}.lambda-url.{region}.on.aws`): 32
+    /// lowercase hex digits, the same on every run for the same name and region, as a
+    /// function URL keeps its endpoint.
+    pub url_id: String,
     /// `_HANDLER`, for extensions' registration answers.
     pub handler: String,
     /// The function timeout (`--timeout`).
@@ -117,7 +124,9 @@ impl Function {
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
         Ok(Function {
-            arn: format!("arn:aws:lambda:{region}:123456789012:function:{name}"),
+            arn: format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"),
+            url_id: url_id(&region, &name),
+            region,
             name,
             version,
             memory_mb,
@@ -127,6 +136,23 @@ impl Function {
             task_root,
         })
     }
+}
+
+/// The account id in the function's ARN and in function URL events.
+pub const ACCOUNT_ID: &str = "123456789012";
+
+/// A function URL id for `name` in `region`: two 64-bit FNV-1a hashes of them, in hex.
+fn url_id(region: &str, name: &str) -> String {
+    let fnv = |seed: u64| {
+        format!("{region}:{name}").bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    format!(
+        "{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(0x8422_2325_cbf2_9ce4)
+    )
 }
 
 /// The directory of the bootstrap when it is given as a path, else the current directory
@@ -174,6 +200,15 @@ mod tests {
             "{stream}"
         );
         assert!(f.arn.ends_with(":function:function"));
+        assert_eq!(f.url_id.len(), 32);
+        assert!(
+            f.url_id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        let again =
+            Function::new(OsStr::new("./other"), &[], Duration::from_secs(1), None).unwrap();
+        assert_eq!(again.url_id, f.url_id, "the same function, the same URL");
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct Head {
     pub keep_alive: bool,
     /// Whether the client waits for `100 Continue` before sending the body.
     pub expect_continue: bool,
+    /// Whether the request is HTTP/1.0 (else HTTP/1.1).
+    pub http10: bool,
 }
 
 /// Why a request could not be read.
@@ -196,6 +198,23 @@ impl Conn {
     /// The value of the first header called `name` (ASCII case ignored), trimmed.
     pub fn header(&self, head: &Head, name: &str) -> Option<&[u8]> {
         header_in(&self.buf[head.fields.clone()], name)
+    }
+
+    /// Every header field of the request, in order: its name and its value, trimmed (the
+    /// head was checked when it was read: each line has a colon).
+    pub fn fields<'c>(&'c self, head: &Head) -> impl Iterator<Item = (&'c [u8], &'c [u8])> {
+        self.buf[head.fields.clone()]
+            .split(|&b| b == b'\n')
+            .filter_map(|raw| {
+                let field = trim_cr(raw);
+                let colon = field.iter().position(|&b| b == b':')?;
+                Some((&field[..colon], trim(&field[colon + 1..])))
+            })
+    }
+
+    /// The address of the peer.
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.stream.peer_addr().ok()
     }
 
     /// Reads the body of the request whose head was just read, decoding chunked framing, if
@@ -437,6 +456,15 @@ impl Conn {
         result
     }
 
+    /// Ends the head with `Content-Length: len` and writes it without the body (the answer
+    /// to a `HEAD` request, RFC 9110 §9.3.2).
+    pub fn send_head_only(&mut self, len: usize) -> io::Result<()> {
+        self.out.extend_from_slice(b"Content-Length: ");
+        push_decimal(&mut self.out, len as u64);
+        self.out.extend_from_slice(b"\r\n\r\n");
+        self.send_parts(&[])
+    }
+
     /// Ends the head without a body or `Content-Length` (a 204: HTTP forbids the field
     /// there, RFC 9110 §8.6) and writes it.
     pub fn send_no_content(&mut self) -> io::Result<()> {
@@ -567,6 +595,58 @@ impl Conn {
     }
 }
 
+/// The status line of `code` (`201 Created`): the code and its reason phrase from RFC 9110
+/// §15, or the code alone for one that names none (the phrase is optional, RFC 9112 §4).
+pub fn status_line(code: u16) -> String {
+    let reason = match code {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    };
+    format!("{code} {reason}")
+}
+
 /// Appends `n` in decimal.
 pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(decimal(n, &mut [0; 20]));
@@ -686,6 +766,7 @@ fn parse_head(head: &[u8]) -> Result<Head, ReadError> {
         framing,
         keep_alive,
         expect_continue: expect_continue && !http10,
+        http10,
     })
 }
 

@@ -1,7 +1,9 @@
-//! Identifiers Lambda makes up: request ids (UUID v4 text), X-Ray trace ids, log stream
-//! names, and the civil date they contain.
+//! Identifiers Lambda makes up: request ids (UUID v4 text), X-Ray trace ids, the random
+//! part of log stream names.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::clock::unix_secs;
 
 /// A request id: a UUID in its 36-character text form. `Copy`, so it costs no allocation.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,40 +107,6 @@ fn hex_digit(n: u8) -> u8 {
     b"0123456789abcdef"[usize::from(n & 0xf)]
 }
 
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The UTC civil date (year, month, day) of a Unix time in seconds (proleptic Gregorian
-/// calendar; days are converted through 400-year eras of 146,097 days).
-pub fn civil_date(unix_secs: u64) -> (u64, u64, u64) {
-    let days = unix_secs / 86_400 + 719_468; // days since 0000-03-01
-    let era = days / 146_097;
-    let day_of_era = days % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,14 +130,6 @@ mod tests {
                     c.is_ascii_hexdigit()
                 })
         );
-    }
-
-    #[test]
-    fn civil_dates_match_known_days() {
-        assert_eq!(civil_date(0), (1970, 1, 1));
-        assert_eq!(civil_date(951_782_400), (2000, 2, 29));
-        assert_eq!(civil_date(1_798_761_599), (2026, 12, 31));
-        assert_eq!(civil_date(1_798_761_600), (2027, 1, 1));
     }
 
     #[test]

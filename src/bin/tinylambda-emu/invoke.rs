@@ -1,5 +1,6 @@
 //! The caller side: Lambda's invoke endpoint as the AWS emulator serves it
 //! (`POST /2015-03-31/functions/function/invocations`), and the invocation `--invoke` makes.
+//! Every other path on the port is the function's URL ([`crate::function_url`]).
 //!
 //! A caller gets 200 with the function's response and `Content-Type`, or 200 with the error
 //! document and `X-Amz-Function-Error: Unhandled`. What a request may carry is
@@ -159,6 +160,9 @@ pub fn once(sandbox: &Sandbox, event: Vec<u8>) -> Result<(RequestId, Outcome), S
 
 const JSON: &[(&str, &[u8])] = &[("Content-Type", b"application/json")];
 
+/// The prefix of every Invoke API path.
+const INVOKE_API: &[u8] = b"/2015-03-31/";
+
 fn caller(sandbox: &Sandbox, mut conn: Conn) {
     loop {
         let head = match conn.read_head() {
@@ -186,6 +190,9 @@ fn caller(sandbox: &Sandbox, mut conn: Conn) {
 
 /// Handles one request; false when the connection is to be closed.
 fn request(sandbox: &Sandbox, conn: &mut Conn, head: &Head) -> bool {
+    if !conn.target(head).starts_with(INVOKE_API) {
+        return crate::function_url::serve(sandbox, conn, head);
+    }
     let name = {
         let target = conn.target(head);
         let path = target.split(|&b| b == b'?').next().unwrap_or_default();
@@ -201,7 +208,7 @@ fn request(sandbox: &Sandbox, conn: &mut Conn, head: &Head) -> bool {
             &Refusal {
                 status: "404 Not Found",
                 error_type: "ResourceNotFoundException",
-                message: "unknown path: invoke POST /2015-03-31/functions/function/invocations"
+                message: "unknown Invoke API path: invoke POST /2015-03-31/functions/function/invocations (any path outside /2015-03-31/ is the function URL)"
                     .into(),
             },
         );
@@ -244,9 +251,7 @@ fn request(sandbox: &Sandbox, conn: &mut Conn, head: &Head) -> bool {
             return false;
         }
         Err(ReadError::Bad(why)) => {
-            let _ = conn
-                .head("400 Bad Request", JSON)
-                .send(&user_error(why), true);
+            bad_request(conn, why);
             return false;
         }
         Err(ReadError::Io | ReadError::Unsupported) => return false,
@@ -261,17 +266,7 @@ fn request(sandbox: &Sandbox, conn: &mut Conn, head: &Head) -> bool {
     let invocation = request.invocation(id, conn.bytes()[body].into(), true);
     let outcome = match sandbox.submit(invocation) {
         Ok(outcome) => outcome,
-        Err(_) => {
-            let refusal = Refusal {
-                status: "429 Too Many Requests",
-                error_type: "TooManyRequestsException",
-                message: format!(
-                    "Rate Exceeded: {} invocations are in flight (--concurrency)",
-                    sandbox.concurrency()
-                ),
-            };
-            return send_refusal(conn, &refusal, false).is_ok();
-        }
+        Err(_) => return throttled(sandbox, conn),
     };
     let version = sandbox.function().version.as_bytes();
     let sent = match outcome {
@@ -361,8 +356,29 @@ fn user_error(message: &str) -> Vec<u8> {
     out
 }
 
+/// 429 `TooManyRequestsException`: N invocations are in flight (`--concurrency N`); false
+/// to close.
+pub fn throttled(sandbox: &Sandbox, conn: &mut Conn) -> bool {
+    let refusal = Refusal {
+        status: "429 Too Many Requests",
+        error_type: "TooManyRequestsException",
+        message: format!(
+            "Rate Exceeded: {} invocations are in flight (--concurrency)",
+            sandbox.concurrency()
+        ),
+    };
+    send_refusal(conn, &refusal, false).is_ok()
+}
+
+/// 400 for a request that could not be read (`why`), with `Connection: close`.
+pub fn bad_request(conn: &mut Conn, why: &str) {
+    let _ = conn
+        .head("400 Bad Request", JSON)
+        .send(&user_error(why), true);
+}
+
 /// Sends `refusal` (`close`: with `Connection: close`).
-fn send_refusal(conn: &mut Conn, refusal: &Refusal, close: bool) -> io::Result<()> {
+pub fn send_refusal(conn: &mut Conn, refusal: &Refusal, close: bool) -> io::Result<()> {
     conn.head(
         refusal.status,
         &[

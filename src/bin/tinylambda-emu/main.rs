@@ -3,7 +3,8 @@
 //! It starts the bootstrap with the environment Lambda gives a `provided.al2023` runtime,
 //! serves it the Runtime API and the Extensions API, and serves callers the invoke endpoint
 //! of the AWS emulator (`POST /2015-03-31/functions/function/invocations` on
-//! 127.0.0.1:8080); or invokes once (`--invoke`); or measures N invocations (`--bench`).
+//! 127.0.0.1:8080) and the function's URL (every other path on that port); or invokes once
+//! (`--invoke`); or measures N invocations (`--bench`).
 //! See `--help`.
 //!
 //! Beyond the basic loop: streamed responses reach the caller chunk by chunk (with Lambda's
@@ -16,8 +17,9 @@
 //! [`request`] (what a caller may ask, by HTTP or `--invoke`), [`sandbox`] (the runtime's
 //! state machine, the invocation queue and deadlines, extensions, shutdown), [`server`]
 //! (the Runtime and Extensions APIs), [`invoke`] (the caller side, streams included),
+//! [`function_url`] (the function URL front door),
 //! [`process`] (spawn, signal, kill, reap, rusage), [`mod@bench`], and the helpers
-//! [`http`], [`ids`], [`json`].
+//! [`http`], [`ids`], [`clock`], [`json`].
 //!
 //! Linux only: it reads `/proc` and uses Linux process controls.
 
@@ -36,7 +38,11 @@ mod bench;
 #[cfg(target_os = "linux")]
 mod cli;
 #[cfg(target_os = "linux")]
+mod clock;
+#[cfg(target_os = "linux")]
 mod function;
+#[cfg(target_os = "linux")]
+mod function_url;
 #[cfg(target_os = "linux")]
 mod http;
 #[cfg(target_os = "linux")]
@@ -118,7 +124,7 @@ fn main() {
                 .local_addr()
                 .map_or_else(|_| format!("127.0.0.1:{port}"), |a| a.to_string());
             say!(
-                "tinylambda-emu: listening on http://{address}/2015-03-31/functions/function/invocations"
+                "tinylambda-emu: listening on http://{address}/2015-03-31/functions/function/invocations (the Invoke API); any other path is the function URL, e.g. http://{address}/"
             );
             let result = invoke::serve(&sandbox, listener);
             sandbox.shutdown();

@@ -8,7 +8,7 @@ pub mod read;
 pub mod write;
 
 pub use base64::{base64, from_base64};
-pub use read::{Invalid, Value, members, validate};
+pub use read::{Value, members, validate};
 pub use write::{error_document, push_key, push_string};
 
 /// The value of the top-level member `"errorType"` of a JSON error document, if the

@@ -36,8 +36,9 @@ use super::extensions::{ExtensionRefusal, Extensions, forbidden};
 use super::outcome::{Outcome, Pipe, Stream, StreamEnd, StreamError};
 use super::report::{Report, Status, start_line};
 use super::slots::{Holding, INIT_LIMIT, Invocation, Queued, Refusal, Reply, Slots, queue_limit};
+use crate::clock::unix_millis;
 use crate::function::Function;
-use crate::ids::{Ids, RequestId, unix_millis};
+use crate::ids::{Ids, RequestId};
 use crate::json::{error_document, push_string};
 use crate::process::Exit;
 
