@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
+use crate::logging::{Level, LogFormat, Logging};
 use crate::request::MAX_REQUEST;
 
 /// The largest `--concurrency` (each waiting `/next` holds a thread).
@@ -52,6 +53,13 @@ Options:
                     more gets 403); an invocation beyond N gets 429 at once, and a timeout
                     fails only its own invocation (default: one at a time, queued, variable
                     unset; not with --bench)
+  --log-format FMT  json or text: the runtime gets AWS_LAMBDA_LOG_FORMAT=JSON (and
+                    AWS_LAMBDA_LOG_LEVEL) or Text, as Lambda's logging configuration sets
+                    them; in json, the START, END and REPORT lines are Lambda's JSON
+                    records platform.start, platform.runtimeDone and platform.report
+                    (default: neither variable set, text lines)
+  --log-level LEVEL with --log-format json: AWS_LAMBDA_LOG_LEVEL, one of TRACE, DEBUG,
+                    INFO, WARN, ERROR, FATAL (default INFO)
   --env KEY=VALUE   set a variable in the bootstrap's environment (repeatable); overrides
                     the defaults, e.g. --env AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
   -h, --help        this text
@@ -80,6 +88,8 @@ pub struct Options {
     pub concurrency: Option<usize>,
     /// `--env` pairs, in order.
     pub env: Vec<(OsString, OsString)>,
+    /// `--log-format` and `--log-level`.
+    pub logging: Logging,
     /// The bootstrap.
     pub program: OsString,
     /// Its arguments.
@@ -109,6 +119,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
     let mut timeout = Duration::from_secs(3);
     let mut concurrency = None;
     let mut env = Vec::new();
+    let mut log_format = None;
+    let mut log_level = None;
     let mut command = Vec::new();
 
     while let Some(arg) = args.next() {
@@ -172,6 +184,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
                 }
                 concurrency = Some(n);
             }
+            "--log-format" => log_format = Some(LogFormat::parse(&value("--log-format")?)?),
+            "--log-level" => log_level = Some(Level::parse(&value("--log-level")?)?),
             "--env" => {
                 let pair = value("--env")?;
                 match pair.split_once('=') {
@@ -215,11 +229,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
     if port.is_some() && !matches!(mode, Mode::Serve { .. }) {
         return Err("--port only applies when serving (not with --invoke or --bench)".into());
     }
+    let logging = Logging::new(log_format, log_level)?;
     Ok(Parsed::Run(Options {
         mode,
         timeout,
         concurrency,
         env,
+        logging,
         program,
         args: command.collect(),
     }))
@@ -297,6 +313,15 @@ mod tests {
         assert_eq!(o.args, vec![OsString::from("--not-ours")]);
         let o = run(&["--concurrency", "3", "--", "./bootstrap"]).unwrap();
         assert_eq!(o.concurrency, Some(3));
+        assert_eq!(o.logging, Logging::default());
+        let o = run(&["--log-format=JSON", "--log-level", "warn", "--", "b"]).unwrap();
+        assert_eq!(
+            o.logging,
+            Logging {
+                format: Some(LogFormat::Json),
+                level: Some(Level::Warn)
+            }
+        );
         assert_eq!(run(&["--", "b"]).unwrap().mode, Mode::Serve { port: 8080 });
     }
 
@@ -336,6 +361,14 @@ mod tests {
             (
                 &["--concurrency", "2", "--bench", "1", "--", "b"],
                 "--concurrency does not apply to --bench",
+            ),
+            (
+                &["--log-format", "yaml", "--", "b"],
+                "--log-format expects json or text",
+            ),
+            (
+                &["--log-level", "INFO", "--", "b"],
+                "--log-level needs --log-format json",
             ),
         ] {
             let e = run(args).unwrap_err();

@@ -1,6 +1,6 @@
 //! The wall clock and the forms Lambda writes it in: epoch seconds and milliseconds, the
-//! civil date of log stream names, and the Common Log Format time of a function URL event's
-//! `requestContext.time`.
+//! civil date of log stream names, ISO 8601 with milliseconds (the `time` of JSON log
+//! lines), and the Common Log Format time of a function URL event's `requestContext.time`.
 //! All UTC; no formatting machinery beyond `format!` of integers.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,6 +45,18 @@ fn time_of_day(unix_secs: u64) -> (u64, u64, u64) {
     (secs / 3600, secs / 60 % 60, secs % 60)
 }
 
+/// `2026-12-02T15:04:05.123Z`: ISO 8601 in UTC with milliseconds, as Lambda's JSON log
+/// lines carry it in `time` (`telemetry-schema-reference.html`).
+pub fn iso8601(unix_millis: u64) -> String {
+    let secs = unix_millis / 1000;
+    let (y, mo, d) = civil_date(secs);
+    let (h, mi, s) = time_of_day(secs);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
+        unix_millis % 1000
+    )
+}
+
 /// `02/Dec/2026:15:04:05 +0000`: the Common Log Format time of a function URL event's
 /// `requestContext.time` (`urls-invocation.html`, request payload).
 pub fn clf(unix_secs: u64) -> String {
@@ -73,6 +85,8 @@ mod tests {
     fn times_are_written_as_lambda_writes_them() {
         // 2026-12-02T15:04:05.123Z
         let ms = 1_796_223_845_123;
+        assert_eq!(iso8601(ms), "2026-12-02T15:04:05.123Z");
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(clf(ms / 1000), "02/Dec/2026:15:04:05 +0000");
         // The documentation's example: 1583348638 is 04/Mar/2020:19:03:58.
         assert_eq!(clf(1_583_348_638), "04/Mar/2020:19:03:58 +0000");

@@ -12,6 +12,8 @@
 //! runs in its task root, as Lambda runs it in `/var/task` (`runtimes-custom.md`: "the
 //! runtime ... can find the function's code in `LAMBDA_TASK_ROOT`";
 //! `lambda-runtime-environment.md`).
+//! `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL` are set by `--log-format` and
+//! `--log-level` ([`crate::logging`]), and only by them.
 //! `AWS_LAMBDA_RUNTIME_API` is set per runtime start and cannot be overridden;
 //! `AWS_LAMBDA_MAX_CONCURRENCY` is set by `--concurrency N` (as Lambda Managed Instances
 //! set it), and only by it, so that the runtime never runs more loops than the emulator
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 use crate::clock::{civil_date, unix_secs};
 use crate::ids::Ids;
+use crate::logging::{self, Logging};
 
 /// What the emulator needs to know about the function it runs.
 #[derive(Debug)]
@@ -50,6 +53,8 @@ pub struct Function {
     pub env: Vec<(OsString, OsString)>,
     /// `LAMBDA_TASK_ROOT`, the directory the bootstrap runs in.
     pub task_root: OsString,
+    /// `--log-format` and `--log-level`.
+    pub logging: Logging,
 }
 
 /// The variable the emulator sets for each runtime start.
@@ -59,13 +64,15 @@ pub const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 pub const MAX_CONCURRENCY: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
 
 impl Function {
-    /// The configuration for `bootstrap` with `overrides` from `--env`, and `concurrency`
-    /// from `--concurrency` if it was given.
+    /// The configuration for `bootstrap` with `overrides` from `--env`, `concurrency`
+    /// from `--concurrency` if it was given, and `logging` from `--log-format` and
+    /// `--log-level`.
     pub fn new(
         bootstrap: &OsStr,
         overrides: &[(OsString, OsString)],
         timeout: Duration,
         concurrency: Option<usize>,
+        logging: Logging,
     ) -> Result<Function, String> {
         let given = |key: &str| {
             overrides
@@ -83,6 +90,16 @@ impl Function {
             return Err(format!(
                 "--env cannot set {MAX_CONCURRENCY}: use --concurrency N, so that the emulator accepts N invocations at once"
             ));
+        }
+        for (var, flag) in [
+            (logging::FORMAT_VAR, "--log-format"),
+            (logging::LEVEL_VAR, "--log-level"),
+        ] {
+            if given(var).is_some() {
+                return Err(format!(
+                    "--env cannot set {var}: use {flag}, so that the emulator writes its lines the same way"
+                ));
+            }
         }
         let name = given("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "function".into());
         let version = given("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_else(|| "$LATEST".into());
@@ -115,6 +132,7 @@ impl Function {
         if let Some(n) = concurrency {
             env.push((MAX_CONCURRENCY.into(), n.to_string().into()));
         }
+        env.extend(logging.env().into_iter().map(|(k, v)| (k.into(), v.into())));
         // --env comes last, so it wins (Command keeps the last value of a key).
         env.extend(overrides.iter().cloned());
         let task_root = env
@@ -134,6 +152,7 @@ impl Function {
             timeout,
             env,
             task_root,
+            logging,
         })
     }
 }
@@ -182,8 +201,14 @@ mod tests {
 
     #[test]
     fn defaults_look_like_a_new_function() {
-        let f =
-            Function::new(OsStr::new("./bootstrap"), &[], Duration::from_secs(3), None).unwrap();
+        let f = Function::new(
+            OsStr::new("./bootstrap"),
+            &[],
+            Duration::from_secs(3),
+            None,
+            Logging::default(),
+        )
+        .unwrap();
         assert_eq!(f.name, "function");
         assert_eq!(
             env_of(&f, "AWS_LAMBDA_FUNCTION_VERSION").as_deref(),
@@ -206,8 +231,14 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         );
-        let again =
-            Function::new(OsStr::new("./other"), &[], Duration::from_secs(1), None).unwrap();
+        let again = Function::new(
+            OsStr::new("./other"),
+            &[],
+            Duration::from_secs(1),
+            None,
+            Logging::default(),
+        )
+        .unwrap();
         assert_eq!(again.url_id, f.url_id, "the same function, the same URL");
     }
 
@@ -223,6 +254,7 @@ mod tests {
             &overrides,
             Duration::from_secs(3),
             Some(4),
+            Logging::default(),
         )
         .unwrap();
         assert_eq!((f.name.as_str(), f.memory_mb), ("orders", 1769));
@@ -236,7 +268,14 @@ mod tests {
         let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
         assert_eq!(Path::new(&f.task_root), cwd, "./b's directory");
         let moved = vec![("LAMBDA_TASK_ROOT".into(), "/var/task".into())];
-        let f = Function::new(OsStr::new("./b"), &moved, Duration::from_secs(3), None).unwrap();
+        let f = Function::new(
+            OsStr::new("./b"),
+            &moved,
+            Duration::from_secs(3),
+            None,
+            Logging::default(),
+        )
+        .unwrap();
         assert_eq!(
             f.task_root, "/var/task",
             "where the bootstrap runs follows --env"
@@ -246,16 +285,37 @@ mod tests {
     #[test]
     fn runtime_api_and_bad_memory_are_refused() {
         let api = vec![(RUNTIME_API.into(), "127.0.0.1:1".into())];
-        assert!(Function::new(OsStr::new("b"), &api, Duration::from_secs(1), None).is_err());
+        assert!(
+            Function::new(
+                OsStr::new("b"),
+                &api,
+                Duration::from_secs(1),
+                None,
+                Logging::default()
+            )
+            .is_err()
+        );
         let max = vec![(MAX_CONCURRENCY.into(), "4".into())];
-        let e = Function::new(OsStr::new("b"), &max, Duration::from_secs(1), None)
-            .err()
-            .unwrap();
+        let e = Function::new(
+            OsStr::new("b"),
+            &max,
+            Duration::from_secs(1),
+            None,
+            Logging::default(),
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("use --concurrency N"), "{e}");
         let memory = vec![("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "lots".into())];
-        let e = Function::new(OsStr::new("b"), &memory, Duration::from_secs(1), None)
-            .err()
-            .unwrap();
+        let e = Function::new(
+            OsStr::new("b"),
+            &memory,
+            Duration::from_secs(1),
+            None,
+            Logging::default(),
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), "{e}");
     }
 }

@@ -19,7 +19,7 @@
 //! (the Runtime and Extensions APIs), [`invoke`] (the caller side, streams included),
 //! [`function_url`] (the function URL front door),
 //! [`process`] (spawn, signal, kill, reap, rusage), [`mod@bench`], and the helpers
-//! [`http`], [`ids`], [`clock`], [`json`].
+//! [`http`], [`ids`], [`clock`], [`json`], [`logging`].
 //!
 //! Linux only: it reads `/proc` and uses Linux process controls.
 
@@ -51,6 +51,8 @@ mod ids;
 mod invoke;
 #[cfg(target_os = "linux")]
 mod json;
+#[cfg(target_os = "linux")]
+mod logging;
 #[cfg(target_os = "linux")]
 mod process;
 #[cfg(target_os = "linux")]
@@ -87,6 +89,7 @@ fn main() {
         &options.env,
         options.timeout,
         options.concurrency,
+        options.logging,
     )
     .unwrap_or_else(|e| fail(2, &e));
     process::prepare();

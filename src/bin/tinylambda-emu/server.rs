@@ -423,7 +423,7 @@ fn stream(sandbox: &Sandbox, generation: u64, conn: &mut Conn, head: &Head, id: 
         StreamResult::Bad(why) => Some(truncated(sent, why)),
         StreamResult::Broken => Some(truncated(sent, "the connection closed")),
     };
-    if let Err(refusal) = sandbox.finish_stream(generation, id, error, done) {
+    if let Err(refusal) = sandbox.finish_stream(generation, id, error, sent, done) {
         return refuse(conn, refusal);
     }
     match result {

@@ -5,7 +5,9 @@
 //!   and under one mutex; every transition returns the [`state::Effect`]s it calls for;
 //! - [`slots`]: the invocation queue, the open invocations and their deadlines;
 //! - [`extensions`]: the extensions registered and their events;
-//! - [`report`]: Lambda's `START`, `END` and `REPORT` lines;
+//! - [`report`]: Lambda's `START`, `END` and `REPORT` lines, or in JSON format
+//!   ([`platform_json`]) its `platform.start`, `platform.runtimeDone` and `platform.report`
+//!   records;
 //! - [`outcome`]: what callers get back, streams included;
 //! - [`lifecycle`]: the runtime's processes: started, killed;
 //! - [`timer`]: the one thread that ends whatever is due: the init limit, every
@@ -45,6 +47,7 @@
 pub mod extensions;
 pub mod lifecycle;
 pub mod outcome;
+pub mod platform_json;
 pub mod report;
 pub mod slots;
 pub mod state;
@@ -218,7 +221,9 @@ impl Sandbox {
                 }
                 Effect::Terminate(pid) => terminate(pid),
                 Effect::Say(line) => crate::say_line(line),
-                Effect::Report(report) => crate::say_line(report.lines()),
+                Effect::Report(report) => {
+                    crate::say_line(report.lines(self.function.logging.platform_format()));
+                }
                 Effect::Deliver(reply, outcome) => {
                     let _ = reply.send(outcome);
                 }
@@ -354,15 +359,17 @@ impl Sandbox {
     }
 
     /// The streamed response for `id` from `generation` has ended (with `error`, if any) at
-    /// `done`. Returns its latency; refused when the emulator had ended it already.
+    /// `done`, after `produced` bytes. Returns its latency; refused when the emulator had
+    /// ended it already.
     pub fn finish_stream(
         &self,
         generation: u64,
         id: &[u8],
         error: Option<StreamError>,
+        produced: u64,
         done: Instant,
     ) -> Result<Duration, Refusal> {
-        self.apply(|s, fx| s.finish_stream(generation, id, error, done, fx))
+        self.apply(|s, fx| s.finish_stream(generation, id, error, produced, done, fx))
     }
 
     /// `POST /runtime/init/error` from `generation`, with the document to give the first

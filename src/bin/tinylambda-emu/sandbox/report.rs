@@ -1,21 +1,44 @@
-//! Lambda's log lines for an invocation: `START` when the runtime gets the event, `END` and
-//! `REPORT` when the invocation is over. Built under the sandbox's lock as plain values,
-//! written (with a `/proc` read for the memory figure) after it is released.
+//! Lambda's platform lines for an invocation: `START` when the runtime gets the event, `END`
+//! and `REPORT` when the invocation is over (`monitoring-cloudwatchlogs.html`), or in JSON
+//! format (`--log-format json`) the records `platform.start`, `platform.runtimeDone` and
+//! `platform.report` ([`super::platform_json`]). Built under the sandbox's lock as plain
+//! values, written (with a `/proc` read for the memory figure) after it is released.
 
 use std::time::Duration;
 
+use super::platform_json;
+use crate::clock::unix_millis;
 use crate::ids::RequestId;
+use crate::logging::LogFormat;
 use crate::process::tree::peak_rss_kib;
 
-/// How an invocation ended, for the `Status:` field of its `REPORT` line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How an invocation ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
-    /// It succeeded: no `Status:` field.
-    Success,
-    /// The function failed (`/error`, a response over the limit, the runtime ended).
-    Error,
+    /// It succeeded, with a response of this many bytes.
+    Success {
+        /// The response's size (a stream's: every byte of it).
+        produced: u64,
+    },
+    /// The function failed (`/error`, a response over the limit, the runtime ended), with
+    /// this error type.
+    Error(String),
     /// It ran past its deadline.
     Timeout,
+}
+
+impl Status {
+    /// The status as Lambda's telemetry names it: `success`, `error` or `timeout` (AWS's
+    /// emulator gives a function's error `error`, keeping `failure` for the platform's own:
+    /// `internal/lambda/rapid/handlers.go` `handleReset`,
+    /// `internal/lambda-managed-instances/interop/error_utils.go`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Success { .. } => "success",
+            Status::Error(_) => "error",
+            Status::Timeout => "timeout",
+        }
+    }
 }
 
 /// One `END` + `REPORT` pair, waiting to be written.
@@ -36,17 +59,41 @@ pub struct Report {
 }
 
 impl Report {
-    /// The two lines, as Lambda writes them (`Max Memory Used` read now).
-    pub fn lines(&self) -> String {
+    /// The lines, in `format` (`Max Memory Used` read now).
+    pub fn lines(&self, format: LogFormat) -> String {
+        let max_memory_mb = self
+            .pid
+            .and_then(peak_rss_kib)
+            .map(|kib| kib.div_ceil(1024));
+        match format {
+            LogFormat::Text => self.text(max_memory_mb),
+            LogFormat::Json => {
+                let now = unix_millis();
+                format!(
+                    "{}\n{}",
+                    platform_json::runtime_done(self, now),
+                    platform_json::report(self, max_memory_mb, now)
+                )
+            }
+        }
+    }
+
+    /// The billed duration: whole milliseconds, rounded up, at least 1.
+    pub fn billed_ms(&self) -> u64 {
+        (self.duration.as_secs_f64() * 1e3).ceil().max(1.0) as u64
+    }
+
+    /// `END` and `REPORT`, as Lambda writes them in text format.
+    fn text(&self, max_memory_mb: Option<u64>) -> String {
         let ms = self.duration.as_secs_f64() * 1e3;
         let id = self.id.as_str();
         let mut line = format!(
             "END RequestId: {id}\nREPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB",
-            ms.ceil().max(1.0) as u64,
+            self.billed_ms(),
             self.memory_mb,
         );
-        if let Some(kib) = self.pid.and_then(peak_rss_kib) {
-            line.push_str(&format!("\tMax Memory Used: {} MB", kib.div_ceil(1024)));
+        if let Some(mb) = max_memory_mb {
+            line.push_str(&format!("\tMax Memory Used: {mb} MB"));
         }
         if let Some(init) = self.init {
             line.push_str(&format!(
@@ -55,17 +102,20 @@ impl Report {
             ));
         }
         match self.status {
-            Status::Success => {}
-            Status::Error => line.push_str("\tStatus: error"),
+            Status::Success { .. } => {}
+            Status::Error(_) => line.push_str("\tStatus: error"),
             Status::Timeout => line.push_str("\tStatus: timeout"),
         }
         line
     }
 }
 
-/// The `START` line of invocation `id` on function version `version`.
-pub fn start_line(id: &RequestId, version: &str) -> String {
-    format!("START RequestId: {} Version: {version}", id.as_str())
+/// The `START` line of invocation `id` on function version `version`, in `format`.
+pub fn start_line(id: &RequestId, version: &str, format: LogFormat) -> String {
+    match format {
+        LogFormat::Text => format!("START RequestId: {} Version: {version}", id.as_str()),
+        LogFormat::Json => platform_json::start(id, version, unix_millis()),
+    }
 }
 
 #[cfg(test)]
@@ -84,7 +134,7 @@ mod tests {
             pid: None,
             init: Some(Duration::from_millis(12)),
         };
-        let lines = report.lines();
+        let lines = report.lines(LogFormat::Text);
         let expected = format!(
             "END RequestId: {id}\nREPORT RequestId: {id}\tDuration: 1234.56 ms\tBilled Duration: 1235 ms\tMemory Size: 128 MB\tInit Duration: 12.00 ms\tStatus: timeout",
             id = id.as_str()
@@ -92,14 +142,18 @@ mod tests {
         assert_eq!(lines, expected);
         let quick = Report {
             duration: Duration::from_micros(10),
-            status: Status::Success,
+            status: Status::Success { produced: 2 },
             init: None,
             ..report
         };
         assert!(
             quick
-                .lines()
+                .lines(LogFormat::Text)
                 .ends_with("Billed Duration: 1 ms\tMemory Size: 128 MB")
+        );
+        assert_eq!(
+            start_line(&id, "$LATEST", LogFormat::Text),
+            format!("START RequestId: {} Version: $LATEST", id.as_str())
         );
     }
 }

@@ -272,7 +272,7 @@ mod tests {
         slots.open(first, now, Duration::from_secs(1), 1);
         assert_eq!(slots.next_deadline(), Some(now + Duration::from_secs(1)));
         assert_eq!(slots.in_flight(), 1);
-        slots.open[0].holding = Holding::Answered(Status::Success);
+        slots.open[0].holding = Holding::Answered(Status::Success { produced: 0 });
         assert_eq!(slots.in_flight(), 0, "answered: only waiting for /next");
     }
 }

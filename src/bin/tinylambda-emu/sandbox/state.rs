@@ -39,7 +39,7 @@ use super::slots::{Holding, INIT_LIMIT, Invocation, Queued, Refusal, Reply, Slot
 use crate::clock::unix_millis;
 use crate::function::Function;
 use crate::ids::{Ids, RequestId};
-use crate::json::{error_document, push_string};
+use crate::json::{error_document, error_type_of, push_string};
 use crate::process::Exit;
 
 /// Lambda's limit on a buffered response, as the Runtime API enforces it: 6 MiB + 100

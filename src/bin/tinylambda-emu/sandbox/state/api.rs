@@ -117,7 +117,11 @@ impl State {
     pub(super) fn deliver(&mut self, queued: Queued, now: Instant, fx: &mut Effects) -> Delivery {
         let timeout = self.function.timeout;
         let invocation = &queued.invocation;
-        self.say(fx, start_line(&invocation.id, &self.function.version));
+        let format = self.function.logging.platform_format();
+        self.say(
+            fx,
+            start_line(&invocation.id, &self.function.version, format),
+        );
         let trace_id = match &invocation.trace_id {
             Some(trace_id) => trace_id.clone(),
             None => self.ids.trace_id(),
@@ -184,17 +188,23 @@ impl State {
                     content_type: content_type.map(|c| String::from_utf8_lossy(c).into_owned()),
                     latency,
                 },
-                Status::Success,
+                Status::Success {
+                    produced: body.len() as u64,
+                },
             ),
             Posted::Error(body, error_type) => {
+                // The type the runtime gave in its header, else its document's.
+                let error_type = error_type
+                    .filter(|t| !t.is_empty())
+                    .map(|t| String::from_utf8_lossy(t).into_owned())
+                    .or_else(|| error_type_of(body))
+                    .unwrap_or_else(|| "Runtime.Unknown".into());
                 let document = if body.is_empty() {
-                    let error_type =
-                        error_type.map_or("Runtime.Unknown".into(), String::from_utf8_lossy);
                     error_document(&error_type, "")
                 } else {
                     body.to_vec()
                 };
-                (Outcome::Error { document }, Status::Error)
+                (Outcome::Error { document }, Status::Error(error_type))
             }
             Posted::TooLarge => (
                 Outcome::error(
@@ -203,14 +213,14 @@ impl State {
                         "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE} bytes)."
                     ),
                 ),
-                Status::Error,
+                Status::Error("Function.ResponseSizeTooLarge".into()),
             ),
             Posted::BadMode => (
                 Outcome::error(
                     "Runtime.InvalidResponseModeHeader",
                     "Lambda-Runtime-Function-Response-Mode must be streaming when it is set",
                 ),
-                Status::Error,
+                Status::Error("Runtime.InvalidResponseModeHeader".into()),
             ),
         };
         if let Some(reply) = open.reply.take() {
@@ -253,14 +263,15 @@ impl State {
         Ok(pipe)
     }
 
-    /// The streamed response for `id` from `generation` has ended (with `error`, if any) at
-    /// `done`: its caller gets the end. Returns its latency; refused when the invocation was
-    /// already ended by the emulator (a timeout).
+    /// The streamed response for `id` from `generation` has ended (with `error`, if any)
+    /// at `done`, after `produced` bytes: its caller gets the end. Returns its latency;
+    /// refused when the invocation was already ended by the emulator (a timeout).
     pub fn finish_stream(
         &mut self,
         generation: u64,
         id: &[u8],
         error: Option<StreamError>,
+        produced: u64,
         done: Instant,
         fx: &mut Effects,
     ) -> Result<Duration, Refusal> {
@@ -275,10 +286,9 @@ impl State {
             return Err(Refusal::WrongState("this invocation is not streaming"));
         };
         let latency = done.saturating_duration_since(open.sent_at);
-        let status = if error.is_some() {
-            Status::Error
-        } else {
-            Status::Success
+        let status = match &error {
+            Some(error) => Status::Error(error.error_type.clone()),
+            None => Status::Success { produced },
         };
         fx.push(Effect::EndStream(
             pipe.clone(),

@@ -126,23 +126,22 @@ impl State {
             let duration = now.saturating_duration_since(open.sent_at);
             match open.holding {
                 Holding::Working => {
-                    self.report(fx, open.id, duration, Status::Error);
+                    let document = document(&open.id);
+                    let error_type = error_type_of(&document).unwrap_or_default();
+                    self.report(fx, open.id, duration, Status::Error(error_type));
                     if let Some(reply) = open.reply {
-                        fx.push(Effect::Deliver(
-                            reply,
-                            Outcome::Error {
-                                document: document(&open.id),
-                            },
-                        ));
+                        fx.push(Effect::Deliver(reply, Outcome::Error { document }));
                     }
                 }
                 Holding::Streaming(pipe) => {
-                    self.report(fx, open.id, duration, Status::Error);
+                    let error = StreamError::of_document(&error_document(
+                        "Runtime.TruncatedResponse",
+                        "the runtime ended before its streamed response did",
+                    ));
+                    let status = Status::Error(error.error_type.clone());
+                    self.report(fx, open.id, duration, status);
                     let end = StreamEnd {
-                        error: Some(StreamError::of_document(&error_document(
-                            "Runtime.TruncatedResponse",
-                            "the runtime ended before its streamed response did",
-                        ))),
+                        error: Some(error),
                         latency: duration,
                     };
                     fx.push(Effect::EndStream(pipe, end));
