@@ -1777,9 +1777,14 @@ fn under_the_emulator_persistent_mode_serves_every_invocation_from_one_process()
 }
 
 #[test]
-fn the_readme_shows_the_persistent_examples_that_are_tested() {
+fn the_readme_shows_the_exec_examples_that_are_tested() {
     let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for example in ["persistent.sh", "persistent.pl"] {
+    for example in [
+        "function.sh",
+        "lambda_script.pl",
+        "persistent.sh",
+        "persistent.pl",
+    ] {
         let text = fs::read_to_string(Path::new(EXAMPLES).join(example)).unwrap();
         assert!(
             readme.contains(&text),

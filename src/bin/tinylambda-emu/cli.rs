@@ -23,14 +23,21 @@ environment Lambda gives a provided.al2023 runtime, its AWS_LAMBDA_RUNTIME_API p
 this emulator (Runtime API and Extensions API). A bootstrap in the current directory is
 ./bootstrap: a name without a slash is looked up on PATH. Everything the runtime starts
 ends with it, whatever its process group.
-Serving, callers invoke it with
+Serving, callers invoke it through the Invoke API (the payload must be JSON, as Lambda's
+Invoke API requires; so must --invoke's event)
   curl -d '{\"hello\":\"world\"}' http://127.0.0.1:8080/2015-03-31/functions/function/invocations
+and any other path is the function's URL: the request becomes Lambda's function URL event
+(payload format 2.0) and the result the HTTP response (statusCode, headers, cookies, body;
+a function error or a timeout is 502)
+  curl -i 'http://127.0.0.1:8080/hello?name=ada'
 
 Streamed responses (Lambda-Runtime-Function-Response-Mode: streaming) reach the caller
 chunk by chunk as the runtime writes them (--invoke: stdout as they arrive), up to
 200 MiB; an error after the first byte ends the stream with the trailers
 Lambda-Runtime-Function-Error-Type and Lambda-Runtime-Function-Error-Body (base64).
-Function URL responses are passed through as written (JSON prelude, 8 NUL bytes, body).
+Through the Invoke API a function URL stream is passed through as written (JSON prelude,
+8 NUL bytes, body); through the function URL its prelude gives the status, headers and
+cookies.
 
 When an extension has registered (e.g. tinylambda's on_shutdown), stopping the emulator
 (Ctrl-C, SIGTERM, the end of --invoke or --bench) sends the runtime SIGTERM and gives it
@@ -64,6 +71,9 @@ Options:
                     the defaults, e.g. --env AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024
   -h, --help        this text
   -V, --version     the version
+
+Exit status: 0; 1 when --invoke's function failed, or the bootstrap could not start, or the
+port is in use; 2 for a usage error (an unknown option, a bad value, no bootstrap).
 ";
 
 /// What the emulator is asked to do.
