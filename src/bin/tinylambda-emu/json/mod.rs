@@ -1,4 +1,4 @@
-//! The JSON the emulator writes and reads, std only: [`write`] (escaped strings, error
+//! The JSON the emulator writes and reads, std only: [`mod@write`] (escaped strings, error
 //! documents), [`read`] (a strict RFC 8259 reader), [`mod@base64`]; and on top of them the
 //! few questions the emulator asks of a document: its `errorType`, whether it is an
 //! object, the string list of one of its members.
