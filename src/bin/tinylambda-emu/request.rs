@@ -7,8 +7,10 @@
 //! - The event is JSON (RFC 8259, strictly), or empty (a call without a payload): anything
 //!   else gets 400 `InvalidRequestContentException`, "Could not parse request body into
 //!   json", as Lambda's Invoke API answers a payload that is not JSON (`API_Invoke.html`
-//!   lists that error, for a body that does not parse as JSON, with status 400). An empty
-//!   payload is passed on empty, as AWS's emulator passes it.
+//!   lists that error, for a body that does not parse as JSON, with status 400;
+//!   `nodejs-exceptions.html`, "How it works": Lambda checks that the event is valid JSON
+//!   before it reaches a function instance). An empty payload is passed on empty, as AWS's
+//!   emulator passes it.
 //! - `X-Amz-Invocation-Type`: `RequestResponse` (the default) or `DryRun` (checked, not
 //!   run); `Event` is not emulated (400 `InvalidParameterValueException`).
 //! - `X-Amz-Client-Context`: base64 (padding optional) of at most 3,583 characters, of a
