@@ -185,11 +185,12 @@ fn event_of(reply: &Reply) -> Value {
     json::parse(&reply.text()).unwrap_or_else(|e| panic!("{e}: {}", reply.text()))
 }
 
-/// The string at `path` in `value`.
+/// The value at `path` (member names, outermost first) in `value`.
 fn at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
     path.iter().try_fold(value, |v, key| v.get(key))
 }
 
+/// The string at `path` in `value`.
 fn text_at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {
     match at(value, path)? {
         Value::String(s) => Some(s),

@@ -496,6 +496,40 @@ mod tests {
     }
 
     #[test]
+    fn the_three_readers_agree_on_every_small_text() {
+        // Random texts over JSON's own characters (and a few that are not): the walker, the
+        // member reader and the tree parser accept the same ones and never panic.
+        const ALPHABET: &[u8] = b"{}[]\",:0123456789.eE+- tfnrulas\\/\x01\xc3\xa9";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut accepted = 0;
+        for _ in 0..200_000 {
+            let len = (next() % 14) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let valid = validate(&text).is_ok();
+            assert_eq!(Value::parse(&text).is_ok(), valid, "{text:?}");
+            let object = text.iter().find(|b| !b" \t\r\n".contains(b)) == Some(&b'{');
+            match members(&text) {
+                Ok(Some(_)) => assert!(valid && object, "{text:?}"),
+                Ok(None) => assert!(valid && !object, "{text:?}"),
+                Err(_) => assert!(!valid, "{text:?}"),
+            }
+            accepted += usize::from(valid);
+        }
+        assert!(
+            accepted > 1000,
+            "the texts reach valid JSON often enough: {accepted}"
+        );
+    }
+
+    #[test]
     fn members_give_each_name_and_the_text_of_its_value() {
         let text = br#"{ "statusCode" : 201, "body":"a\"b", "x":[{"deep":[[[]]]}] ,"body":"last"}"#;
         let found = members(text).unwrap().unwrap();
