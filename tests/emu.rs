@@ -1079,6 +1079,48 @@ fn with_concurrency_3_three_invocations_run_at_once_and_a_fourth_next_is_refused
 // Bad input
 
 #[test]
+fn the_readme_says_where_each_thing_its_commands_use_comes_from_before_using_it() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let section = |title: &str| {
+        let start = readme.find(title).unwrap_or_else(|| panic!("{title}"));
+        let rest = &readme[start + title.len()..];
+        &rest[..rest.find("\n## ").unwrap_or(rest.len())]
+    };
+    // Where a command first uses something, and where the README first makes it.
+    let before = |text: &str, made: &str, used: &str| {
+        let made_at = text
+            .find(made)
+            .unwrap_or_else(|| panic!("{made:?} missing"));
+        let used_at = text
+            .find(used)
+            .unwrap_or_else(|| panic!("{used:?} missing"));
+        assert!(made_at < used_at, "{used:?} is used before {made:?}");
+    };
+    let emulator = section("## tinylambda-emu: a local Lambda");
+    let commands = &emulator[emulator.find("```sh").expect("a command block")..];
+    before(commands, "cargo install --path .", "tinylambda-emu ");
+    before(commands, "cp target/", "./bootstrap");
+    before(commands, "> event.json", "@event.json");
+    let exec = section("## Shell, Perl and any executable: tinylambda-exec");
+    assert!(
+        !exec.contains("cp function.sh"),
+        "function.sh is examples/exec/function.sh"
+    );
+    before(
+        exec,
+        "`examples/exec/function.sh`",
+        "cp examples/exec/function.sh",
+    );
+    before(
+        exec,
+        "`examples/exec/lambda_script.pl`",
+        "_HANDLER=lambda_script.handler --invoke",
+    );
+    before(exec, "pkg/bootstrap\n", "-- pkg/bootstrap");
+}
+
+#[test]
 fn bad_input_gives_one_clear_line_and_the_exit_status_the_readme_gives() {
     // Usage errors: exit status 2, as command-line tools conventionally give them.
     let echo = example("echo");
