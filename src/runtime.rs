@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::json;
-use crate::log::{DESCRIBED, excerpt, fatal, join, log};
+use crate::log::{DESCRIBED, excerpt, fatal, log};
 use crate::parse::{self, Header};
 use crate::request::{self, Post, PostHead, cut};
 #[cfg(feature = "streaming")]
@@ -420,19 +420,10 @@ fn unreadable_event(why: &Why) -> Error {
             "the event is over the 16 MiB limit".into(),
         );
     }
-    let mut message = [0; 29 + DESCRIBED];
-    let len = join(
-        &mut message,
-        &[
-            b"the event could not be read: ",
-            why.describe(&mut [0; DESCRIBED]),
-        ],
-    );
-    let message = message.get(..len).unwrap_or_default();
-    Error::of(
-        "Runtime.InvalidEvent",
-        String::from_utf8_lossy(message).into_owned(),
-    )
+    // Every description is ASCII (fixed texts and digits), so nothing is lost to UTF-8.
+    let mut message = String::from("the event could not be read: ");
+    message.push_str(core::str::from_utf8(why.describe(&mut [0; DESCRIBED])).unwrap_or_default());
+    Error::of("Runtime.InvalidEvent", message)
 }
 
 /// Calls `handler`; with std, a panic that unwinds out of it becomes a [`PANIC_ERROR_TYPE`]
