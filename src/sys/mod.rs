@@ -11,6 +11,8 @@
 //! - [`env`]: the environment (configuration reads, `_X_AMZN_TRACE_ID`): through std's
 //!   functions when std is there (they hold std's environment lock), through the C
 //!   library's without it.
+//! - [`heap`]: on Linux, the small allocator [`crate::main!`] gives a static musl program
+//!   without std, for Rust and the C library both, in place of musl's own.
 //! - [`thread`] and [`signals`], for the opt-in features.
 //!
 //! Exiting and the wall clock are here too: std's when std is there (its exit flushes
@@ -36,6 +38,8 @@ mod portable;
 pub(crate) use portable::*;
 
 pub(crate) mod env;
+#[cfg(target_os = "linux")]
+pub(crate) mod heap;
 #[cfg(feature = "graceful-shutdown")]
 pub(crate) mod signals;
 #[cfg(any(feature = "graceful-shutdown", feature = "concurrent"))]
