@@ -72,12 +72,13 @@ impl Runtime {
     /// malformed endpoint ends the process with one line on stderr.
     pub(crate) fn from_env() -> Runtime {
         const VAR: &[u8] = b"AWS_LAMBDA_RUNTIME_API";
-        let Some(value) = env::var("AWS_LAMBDA_RUNTIME_API") else {
+        let mut value = String::new();
+        if !env::var_into(c"AWS_LAMBDA_RUNTIME_API", &mut value) {
             fatal(&[
                 VAR,
                 b" is not set (not on Lambda or an emulator?), or not UTF-8",
             ])
-        };
+        }
         let endpoint = match Endpoint::parse(&value) {
             Ok(endpoint) => endpoint,
             Err(e) => fatal(&[VAR, b"=", value.as_bytes(), b" ", e.as_str().as_bytes()]),

@@ -74,7 +74,10 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
 /// Registers the extension and sends its first `/event/next`; returns its connection.
 /// `None` (after logging why) when that fails.
 fn register() -> Option<Conn> {
-    let value = sys::env::var("AWS_LAMBDA_RUNTIME_API")?;
+    let mut value = alloc::string::String::new();
+    if !sys::env::var_into(c"AWS_LAMBDA_RUNTIME_API", &mut value) {
+        return None;
+    }
     let endpoint = Endpoint::parse(&value).ok()?;
     let mut conn = Conn::new(&endpoint);
     let mut recv = Recv::new();

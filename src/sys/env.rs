@@ -14,20 +14,41 @@
 use alloc::string::String;
 #[cfg(not(feature = "std"))]
 use alloc::vec::Vec;
+use core::ffi::CStr;
 
 /// The variable X-Ray SDKs read the current invocation's trace header from.
-const TRACE_VAR: &str = "_X_AMZN_TRACE_ID";
+#[cfg(any(not(feature = "std"), test))]
+const TRACE_VAR: &CStr = c"_X_AMZN_TRACE_ID";
+/// The same name for std's functions.
+#[cfg(feature = "std")]
+const TRACE_NAME: &str = "_X_AMZN_TRACE_ID";
 
-/// The value of the environment variable `name` (a constant of ours, without `=` or NUL),
-/// or `None` when it is unset or not UTF-8. Costs one lookup and one allocation.
-pub(crate) fn var(name: &str) -> Option<String> {
+/// Appends the value of the environment variable `name` (a constant of ours) to `out`;
+/// false, with `out` untouched, when it is unset or not UTF-8. Costs one lookup and the
+/// copy (no allocation of its own, so that several values can share one string).
+pub(crate) fn var_into(name: &CStr, out: &mut String) -> bool {
     #[cfg(feature = "std")]
     {
-        std::env::var_os(name)?.into_string().ok()
+        #[cfg(unix)]
+        let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes());
+        #[cfg(not(unix))]
+        let Ok(name) = name.to_str() else {
+            return false;
+        };
+        match std::env::var_os(name)
+            .as_ref()
+            .and_then(|value| value.to_str())
+        {
+            Some(value) => {
+                out.push_str(value);
+                true
+            }
+            None => false,
+        }
     }
     #[cfg(not(feature = "std"))]
     {
-        c::var(name)
+        c::var_into(name, out)
     }
 }
 
@@ -91,13 +112,13 @@ impl TraceEnv {
         // SAFETY: std's lock orders this against every reader and writer that goes through
         // std; the name is a constant without `=` or NUL and the value has no NUL. Readers
         // outside std are the documented exception (see the module documentation).
-        unsafe { std::env::set_var(TRACE_VAR, value) };
+        unsafe { std::env::set_var(TRACE_NAME, value) };
     }
 
     #[cfg(feature = "std")]
     fn remove(&mut self) {
         // SAFETY: as in `put`.
-        unsafe { std::env::remove_var(TRACE_VAR) };
+        unsafe { std::env::remove_var(TRACE_NAME) };
     }
 
     #[cfg(not(feature = "std"))]
@@ -118,49 +139,42 @@ impl TraceEnv {
 #[cfg(not(feature = "std"))]
 mod c {
     use alloc::string::String;
-    use core::ffi::{c_char, c_int};
+    use core::ffi::{CStr, c_char, c_int};
 
     unsafe extern "C" {
         fn getenv(name: *const c_char) -> *const c_char;
         fn setenv(name: *const c_char, value: *const c_char, overwrite: c_int) -> c_int;
         fn unsetenv(name: *const c_char) -> c_int;
-        fn strlen(s: *const c_char) -> usize;
     }
 
-    /// `name` with a NUL after it, in a buffer on the stack (the names are ours and short).
-    fn nul_terminated(name: &str) -> [u8; 64] {
-        let mut buf = [0; 64];
-        if let Some(dst) = buf.get_mut(..name.len()).filter(|_| name.len() < 64) {
-            dst.copy_from_slice(name.as_bytes());
-        }
-        buf
-    }
-
-    pub(super) fn var(name: &str) -> Option<String> {
-        let name = nul_terminated(name);
+    pub(super) fn var_into(name: &CStr, out: &mut String) -> bool {
         // SAFETY: `name` is NUL-terminated. Nothing changes the environment meanwhile: the
         // runtime reads its configuration before it starts threads or sets the trace id.
-        let value = unsafe { getenv(name.as_ptr().cast()) };
+        let value = unsafe { getenv(name.as_ptr()) };
         if value.is_null() {
-            return None;
+            return false;
         }
         // SAFETY: `getenv` returned a NUL-terminated string, valid until the environment
         // changes (it is copied at once).
-        let bytes = unsafe { core::slice::from_raw_parts(value.cast::<u8>(), strlen(value)) };
-        core::str::from_utf8(bytes).ok().map(String::from)
+        let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
+        match core::str::from_utf8(bytes) {
+            Ok(value) => {
+                out.push_str(value);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// `setenv(name, value)`; `value` ends with its NUL.
-    pub(super) fn set(name: &str, value: &[u8]) {
-        let name = nul_terminated(name);
+    pub(super) fn set(name: &CStr, value: &[u8]) {
         // SAFETY: both strings are NUL-terminated; `setenv` copies them.
-        unsafe { setenv(name.as_ptr().cast(), value.as_ptr().cast(), 1) };
+        unsafe { setenv(name.as_ptr(), value.as_ptr().cast(), 1) };
     }
 
-    pub(super) fn unset(name: &str) {
-        let name = nul_terminated(name);
+    pub(super) fn unset(name: &CStr) {
         // SAFETY: `name` is NUL-terminated.
-        unsafe { unsetenv(name.as_ptr().cast()) };
+        unsafe { unsetenv(name.as_ptr()) };
     }
 }
 
@@ -171,7 +185,10 @@ mod tests {
     // One test only: the environment is process-wide and tests run in parallel threads.
     #[test]
     fn trace_id_is_set_rewritten_and_removed() {
-        let read = || var(TRACE_VAR);
+        let read = || {
+            let mut value = String::new();
+            var_into(TRACE_VAR, &mut value).then_some(value)
+        };
         let mut env = TraceEnv::new();
         env.set(Some("Root=1-a;Parent=b;Sampled=1"));
         assert_eq!(read().as_deref(), Some("Root=1-a;Parent=b;Sampled=1"));
