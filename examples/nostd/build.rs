@@ -1,0 +1,22 @@
+//! Links the bootstrap without unwind tables (`.eh_frame`), through `no-unwind-tables.ld`:
+//! about 5 KiB of a 30 KiB binary, 2 KiB of its zip.
+//!
+//! Nothing reads them here: the binary has no std and every profile has `panic = "abort"`,
+//! so nothing unwinds, and the C library does not unwind either. rustc's own switch,
+//! `-C force-unwind-tables=no`, does not remove them from this build: link-time optimisation
+//! merges in the standard library's code, whose debug information makes LLVM write unwind
+//! tables for every function, and stripping the debug information afterwards leaves them.
+//!
+//! What this costs: a debugger or profiler that walks the stack of this binary with unwind
+//! tables (gdb without debug information, `perf --call-graph=dwarf`) stops at the first
+//! frame. Crash reports are unaffected (a panic prints its message and place), and so is
+//! the binary's security. Delete this file to keep the tables.
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=no-unwind-tables.ld");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+        println!("cargo:rustc-link-arg-bins=-T{dir}/no-unwind-tables.ld");
+    }
+}
