@@ -45,8 +45,7 @@ impl<'a> Context<'a> {
     /// Builds the context from a parsed `/next` head and the buffer it was parsed from.
     /// `None` when the request id is missing or unusable.
     pub(crate) fn from_head(buf: &'a [u8], head: &Head, config: &'a Config) -> Option<Self> {
-        let text =
-            |h: Header| -> Option<&'a str> { core::str::from_utf8(head.header(h)?.get(buf)).ok() };
+        let text = |h: Header| -> Option<&'a str> { crate::sys::utf8(head.header(h)?.get(buf)) };
         let request_id = text(Header::RequestId)?;
         let mut values = [None; HEADERS];
         for (value, header) in values.iter_mut().zip(Header::ALL) {

@@ -423,7 +423,7 @@ fn unreadable_event(why: &Why) -> Error {
     }
     // Every description is ASCII (fixed texts and digits), so nothing is lost to UTF-8.
     let mut message = String::from("the event could not be read: ");
-    message.push_str(core::str::from_utf8(why.describe(&mut [0; DESCRIBED])).unwrap_or_default());
+    message.push_str(crate::sys::utf8(why.describe(&mut [0; DESCRIBED])).unwrap_or_default());
     Error::of("Runtime.InvalidEvent", message)
 }
 

@@ -100,7 +100,7 @@ fn register() -> Option<Conn> {
     let status = recv.head.status;
     let head = recv.buf.get(..recv.head.len).unwrap_or_default();
     let identifier = parse::find_header(head, "Lambda-Extension-Identifier")
-        .and_then(|id| core::str::from_utf8(id).ok())
+        .and_then(sys::utf8)
         .filter(|id| (200..300).contains(&status) && request::valid_request_id(id.as_bytes()));
     let Some(identifier) = identifier else {
         log(&[

@@ -157,12 +157,12 @@ mod c {
         // SAFETY: `getenv` returned a NUL-terminated string, valid until the environment
         // changes (it is copied at once).
         let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
-        match core::str::from_utf8(bytes) {
-            Ok(value) => {
+        match crate::sys::utf8(bytes) {
+            Some(value) => {
                 out.push_str(value);
                 true
             }
-            Err(_) => false,
+            None => false,
         }
     }
 
