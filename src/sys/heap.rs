@@ -11,8 +11,8 @@
 //! - Larger requests are mappings of their own (`mmap`), given back by `free` (`munmap`)
 //!   and grown or shrunk in place or by moving pages, never by copying (`mremap`), which is
 //!   how the receive buffer grows to a large event.
-//! - One lock guards the free lists; a thread that finds it taken yields its processor
-//!   until it is free.
+//! - One lock guards the free lists (one compare-and-swap to take); a thread that finds it
+//!   taken yields its processor until it is free.
 //! - Every block starts with a header that holds its size. A double `free`, or a header or
 //!   free-list link that is not what it should be, ends the process with a message: free
 //!   links are stored mangled with their own address (as glibc's "safe-linking" does), so
@@ -29,7 +29,6 @@
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, null_mut};
-use core::sync::atomic::{AtomicBool, Ordering};
 
 unsafe extern "C" {
     fn __errno_location() -> *mut c_int;
@@ -79,16 +78,17 @@ struct State {
     end: usize,
 }
 
+/// The state behind a lock.
 struct Locked {
-    busy: AtomicBool,
+    lock: Lock,
     state: UnsafeCell<State>,
 }
 
-// SAFETY: `state` is only reached through `Locked::with`, which holds `busy`.
+// SAFETY: `state` is only reached through `Locked::with`, which holds the lock.
 unsafe impl Sync for Locked {}
 
 static HEAP: Locked = Locked {
-    busy: AtomicBool::new(false),
+    lock: Lock::new(),
     state: UnsafeCell::new(State {
         free: [0; CLASSES],
         next: 0,
@@ -97,20 +97,73 @@ static HEAP: Locked = Locked {
 };
 
 impl Locked {
-    /// Runs `f` on the state, holding the lock. Nothing in `f` panics or allocates.
+    /// Runs `f` on the state, holding the lock; a thread that finds it taken yields its
+    /// processor until it is free. Nothing in `f` panics or allocates.
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        while self
-            .busy
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        while !self.lock.try_lock() {
             // SAFETY: a plain system call.
             unsafe { sched_yield() };
         }
         // SAFETY: the lock is held, so this is the only reference.
         let result = f(unsafe { &mut *self.state.get() });
-        self.busy.store(false, Ordering::Release);
+        self.lock.unlock();
         result
+    }
+}
+
+/// A lock taken by one compare-and-swap: Rust's atomics.
+#[cfg(not(target_arch = "aarch64"))]
+struct Lock(core::sync::atomic::AtomicBool);
+
+#[cfg(not(target_arch = "aarch64"))]
+impl Lock {
+    const fn new() -> Self {
+        Lock(core::sync::atomic::AtomicBool::new(false))
+    }
+
+    fn try_lock(&self) -> bool {
+        use core::sync::atomic::Ordering;
+        self.0
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    fn unlock(&self) {
+        self.0.store(false, core::sync::atomic::Ordering::Release);
+    }
+}
+
+/// A lock taken by one compare-and-swap: on arm64 the C library's spin lock
+/// (`pthread_spinlock_t`, an `int`), whose compare-and-swap is the C library's own inline
+/// code. Rust's atomics call out there to helpers that choose the instructions at start
+/// (about 900 bytes with their start-up code).
+#[cfg(target_arch = "aarch64")]
+struct Lock(UnsafeCell<c_int>);
+
+// SAFETY: the `int` is only touched by the C library's atomic operations.
+#[cfg(target_arch = "aarch64")]
+unsafe impl Sync for Lock {}
+
+#[cfg(target_arch = "aarch64")]
+impl Lock {
+    const fn new() -> Self {
+        Lock(UnsafeCell::new(0))
+    }
+
+    fn try_lock(&self) -> bool {
+        unsafe extern "C" {
+            fn pthread_spin_trylock(lock: *mut c_int) -> c_int;
+        }
+        // SAFETY: a valid, initialised `pthread_spinlock_t` for the whole run.
+        unsafe { pthread_spin_trylock(self.0.get()) == 0 }
+    }
+
+    fn unlock(&self) {
+        unsafe extern "C" {
+            fn pthread_spin_unlock(lock: *mut c_int) -> c_int;
+        }
+        // SAFETY: held by this thread (see `Locked::with`), released once.
+        unsafe { pthread_spin_unlock(self.0.get()) };
     }
 }
 
