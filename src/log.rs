@@ -10,10 +10,11 @@ const MAX_LINE: usize = 1024;
 pub(crate) fn log(parts: &[&[u8]]) {
     const PREFIX: &[u8] = b"tinylambda: ";
     let mut line = [0; MAX_LINE];
-    line[..PREFIX.len()].copy_from_slice(PREFIX);
-    let len = PREFIX.len() + join(&mut line[PREFIX.len()..MAX_LINE - 1], parts);
-    let text = line.get_mut(..len).unwrap_or_default();
-    for b in text.iter_mut() {
+    // One byte short of the line: room for the line break.
+    let body = line.get_mut(..MAX_LINE - 1).unwrap_or_default();
+    let mut len = copy(body, PREFIX);
+    len += join(body.get_mut(len..).unwrap_or_default(), parts);
+    for b in body.get_mut(..len).unwrap_or_default() {
         if *b < b' ' || *b == 0x7f {
             *b = b' ';
         }
@@ -29,13 +30,19 @@ pub(crate) fn log(parts: &[&[u8]]) {
 pub(crate) fn join(buf: &mut [u8], parts: &[&[u8]]) -> usize {
     let mut len = 0;
     for part in parts {
-        for &b in *part {
-            let Some(slot) = buf.get_mut(len) else {
-                return len;
-            };
-            *slot = b;
-            len += 1;
-        }
+        len += copy(buf.get_mut(len..).unwrap_or_default(), part);
+    }
+    len
+}
+
+/// Copies `src` to the start of `dst`, as much as fits, and returns how many bytes that
+/// was: `copy_from_slice` without its length check, whose panic path (a formatted message)
+/// costs about 200 bytes.
+pub(crate) fn copy(dst: &mut [u8], src: &[u8]) -> usize {
+    let mut len = 0;
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+        len += 1;
     }
     len
 }

@@ -168,9 +168,7 @@ pub fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> &[u8] {
     for (i, slot) in out.iter_mut().take(digits).enumerate() {
         *slot = hex(((len >> (4 * (digits - 1 - i))) & 15) as u8);
     }
-    if let Some(end) = out.get_mut(digits..digits + 2) {
-        end.copy_from_slice(b"\r\n");
-    }
+    crate::log::copy(out.get_mut(digits..).unwrap_or_default(), b"\r\n");
     out.get(..digits + 2).unwrap_or_default()
 }
 
@@ -289,13 +287,9 @@ impl<'b> Cursor<'b> {
     // Called about twenty times per head: one shared copy is ~700 bytes smaller.
     #[inline(never)]
     fn put(&mut self, bytes: &[u8]) {
-        match self.buf.get_mut(self.len..self.len + bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.len += bytes.len();
-            }
-            None => self.overflow = true,
-        }
+        let copied = crate::log::copy(self.buf.get_mut(self.len..).unwrap_or_default(), bytes);
+        self.len += copied;
+        self.overflow |= copied < bytes.len();
     }
 
     /// `text` without its control characters (CR and LF among them), so a header value

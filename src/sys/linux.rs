@@ -172,10 +172,10 @@ impl Socket {
 pub(crate) fn parse_ip(text: &str) -> Option<IpAddr> {
     // Longer than any address's text (45 bytes at most), with room for the NUL.
     let mut nul_terminated = [0u8; 64];
-    nul_terminated
-        .get_mut(..text.len())
-        .filter(|_| text.len() < 64)?
-        .copy_from_slice(text.as_bytes());
+    if text.len() >= 64 {
+        return None;
+    }
+    crate::log::copy(&mut nul_terminated, text.as_bytes());
     let src = nul_terminated.as_ptr().cast();
     let mut v4 = [0u8; 4];
     let mut v6 = [0u8; 16];
