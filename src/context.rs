@@ -13,11 +13,14 @@ use crate::parse::{HEADERS, Head, Header, parse_decimal};
 /// borrowed from the receive buffer (no copies), and the function's [`Config`].
 ///
 /// Only the request id is always present; every other header is optional (emulators leave
-/// some out) and returns `None` when missing or not UTF-8. Values are parsed only when
-/// asked for.
+/// some out) and returns `None` when missing or not UTF-8. Values are read (and checked to
+/// be UTF-8) only when asked for.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
     request_id: &'a str,
+    /// The `/next` response's head and the buffer it was parsed from, when there is one.
+    head: Option<(&'a Head, &'a [u8])>,
+    /// Values set with [`Context::with`], which come first.
     values: [Option<&'a str>; HEADERS],
     config: &'a Config,
 }
@@ -28,6 +31,7 @@ impl<'a> Context<'a> {
     pub fn new(request_id: &'a str, config: &'a Config) -> Self {
         Context {
             request_id,
+            head: None,
             values: [None; HEADERS],
             config,
         }
@@ -43,23 +47,22 @@ impl<'a> Context<'a> {
     }
 
     /// Builds the context from a parsed `/next` head and the buffer it was parsed from.
-    /// `None` when the request id is missing or unusable.
-    pub(crate) fn from_head(buf: &'a [u8], head: &Head, config: &'a Config) -> Option<Self> {
-        let text = |h: Header| -> Option<&'a str> { crate::sys::utf8(head.header(h)?.get(buf)) };
-        let request_id = text(Header::RequestId)?;
-        let mut values = [None; HEADERS];
-        for (value, header) in values.iter_mut().zip(Header::ALL) {
-            *value = text(header);
-        }
+    /// `None` when the request id is missing or not UTF-8.
+    pub(crate) fn from_head(buf: &'a [u8], head: &'a Head, config: &'a Config) -> Option<Self> {
         Some(Context {
-            request_id,
-            values,
+            request_id: crate::sys::utf8(head.header(Header::RequestId)?.get(buf))?,
+            head: Some((head, buf)),
+            values: [None; HEADERS],
             config,
         })
     }
 
     fn value(&self, header: Header) -> Option<&'a str> {
-        self.values.get(header as usize).copied().flatten()
+        if let Some(value) = self.values.get(header as usize).copied().flatten() {
+            return Some(value);
+        }
+        let (head, buf) = self.head?;
+        crate::sys::utf8(head.header(header)?.get(buf))
     }
 
     /// `Lambda-Runtime-Aws-Request-Id`: the invocation's id, as in the `START` log line.
@@ -172,7 +175,8 @@ Lambda-Runtime-Trace-Id: Root=1\r\nLambda-Runtime-Client-Context: {\"c\":1}\r\n\
 Lambda-Runtime-Cognito-Identity: {\"i\":2}\r\nLambda-Runtime-Aws-Tenant-Id: t\r\n\
 Lambda-Runtime-Invocation-Id: inv\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n";
         let config = Config::default();
-        let ctx = Context::from_head(raw, &parsed(raw), &config).unwrap();
+        let head = parsed(raw);
+        let ctx = Context::from_head(raw, &head, &config).unwrap();
         assert_eq!(ctx.request_id(), "r1");
         assert_eq!(ctx.deadline_ms(), Some(1_542_409_706_888));
         assert_eq!(ctx.remaining_ms(), Some(0), "2018 is in the past");
@@ -192,7 +196,8 @@ Lambda-Runtime-Invocation-Id: inv\r\nContent-Type: text/plain\r\nContent-Length:
         let raw =
             b"HTTP/1.1 200 OK\r\nlambda-runtime-aws-request-id: r2\r\nContent-Length: 0\r\n\r\n";
         let config = Config::default();
-        let ctx = Context::from_head(raw, &parsed(raw), &config).unwrap();
+        let head = parsed(raw);
+        let ctx = Context::from_head(raw, &head, &config).unwrap();
         assert_eq!(ctx.deadline_ms(), None);
         assert_eq!(ctx.remaining_ms(), None);
         assert_eq!(ctx.invoked_function_arn(), None);
@@ -239,7 +244,8 @@ Lambda-Runtime-Invocation-Id: inv\r\nContent-Type: text/plain\r\nContent-Length:
         let raw = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r\r\n\
 Lambda-Runtime-Client-Context: \xff\xfe\r\nContent-Length: 0\r\n\r\n";
         let config = Config::default();
-        let ctx = Context::from_head(raw, &parsed(raw), &config).unwrap();
+        let head = parsed(raw);
+        let ctx = Context::from_head(raw, &head, &config).unwrap();
         assert_eq!(ctx.client_context(), None);
     }
 }

@@ -257,8 +257,12 @@ pub struct Head {
     pub framing: Framing,
     /// Whether the connection may carry another request after this response.
     pub keep_alive: bool,
-    fields: [Option<Span>; HEADERS],
+    /// Where each header's value is; [`ABSENT`] for a header that was not sent.
+    fields: [Span; HEADERS],
 }
+
+/// The span of a header that was not sent (its start is past its end).
+const ABSENT: Span = Span { start: 1, end: 0 };
 
 impl Head {
     /// A placeholder head: status 0, no body, no headers.
@@ -267,12 +271,15 @@ impl Head {
         len: 0,
         framing: Framing::Empty,
         keep_alive: false,
-        fields: [None; HEADERS],
+        fields: [ABSENT; HEADERS],
     };
 
     /// Where the first occurrence of `header` sits in the buffer, if the header was sent.
     pub fn header(&self, header: Header) -> Option<Span> {
-        self.fields.get(header as usize).copied().flatten()
+        self.fields
+            .get(header as usize)
+            .copied()
+            .filter(|&span| span != ABSENT)
     }
 }
 
@@ -322,7 +329,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Status<Head>, Error> {
         len,
         framing: Framing::UntilClose,
         keep_alive: minor == 1,
-        fields: [None; HEADERS],
+        fields: [ABSENT; HEADERS],
     };
     let mut length: Option<u64> = None;
     let mut chunked = false;
@@ -356,8 +363,8 @@ pub fn parse_head(buf: &[u8]) -> Result<Status<Head>, Error> {
                 }
             }
             Some(i) => {
-                if let Some(field) = head.fields.get_mut(i) {
-                    field.get_or_insert(value);
+                if let Some(field) = head.fields.get_mut(i).filter(|field| **field == ABSENT) {
+                    *field = value;
                 }
             }
             None => {}
