@@ -99,7 +99,9 @@ pub struct Span {
 
 impl Span {
     /// The bytes this span covers in `buf`, or an empty slice if `buf` is too short (it
-    /// never panics, even when given the wrong buffer).
+    /// never panics, even when given the wrong buffer). Out of line: it is called from a
+    /// dozen places, and its checks are the same each time.
+    #[inline(never)]
     pub fn get(self, buf: &[u8]) -> &[u8] {
         buf.get(self.start as usize..self.end as usize)
             .unwrap_or_default()
