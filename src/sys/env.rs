@@ -124,8 +124,9 @@ impl TraceEnv {
     #[cfg(not(feature = "std"))]
     fn put(&mut self, value: &str) {
         self.scratch.clear();
+        // Two appends rather than a `push`, whose growth path would be code of its own.
         self.scratch.extend_from_slice(value.as_bytes());
-        self.scratch.push(0);
+        self.scratch.extend_from_slice(&[0]);
         c::set(TRACE_VAR, &self.scratch);
     }
 
