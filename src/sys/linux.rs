@@ -19,7 +19,7 @@
 //! The constants are Linux's (the same on x86_64 and aarch64).
 
 use core::ffi::{c_char, c_int, c_void};
-use core::net::{IpAddr, SocketAddr};
+use core::net::SocketAddr;
 
 use super::IoVec;
 
@@ -88,31 +88,50 @@ struct SockAddr {
     scope_id: u32,
 }
 
+impl SockAddr {
+    /// The address of `family` with `port`, all else zero.
+    fn new(family: u16, port: u16) -> Self {
+        SockAddr {
+            family,
+            port: port.to_be_bytes(),
+            word: [0; 4],
+            addr6: [0; 16],
+            scope_id: 0,
+        }
+    }
+
+    /// How many bytes of it `connect` reads: `sockaddr_in6` or `sockaddr_in`.
+    fn len(&self) -> u32 {
+        if self.family == AF_INET6 { 28 } else { 16 }
+    }
+}
+
 impl Socket {
     /// Connects a close-on-exec TCP socket to `addr` and sets `TCP_NODELAY` on it, as
     /// `TcpStream::connect` and `set_nodelay` do, with the error as a plain OS error number.
+    #[cfg_attr(not(any(feature = "resolve", test)), allow(dead_code))]
     pub(crate) fn connect(addr: &SocketAddr) -> Result<Socket, c_int> {
+        let raw = match addr {
+            SocketAddr::V4(a) => SockAddr {
+                word: a.ip().octets(),
+                ..SockAddr::new(AF_INET, a.port())
+            },
+            SocketAddr::V6(a) => SockAddr {
+                word: a.flowinfo().to_be_bytes(),
+                addr6: a.ip().octets(),
+                scope_id: a.scope_id(),
+                ..SockAddr::new(AF_INET6, a.port())
+            },
+        };
+        Socket::connect_raw(&raw)
+    }
+
+    /// [`Socket::connect`] for an address already in the C library's form.
+    fn connect_raw(raw: &SockAddr) -> Result<Socket, c_int> {
         const SOCK_STREAM: c_int = 1;
         const SOCK_CLOEXEC: c_int = 0o2000000;
         const IPPROTO_TCP: c_int = 6;
         const TCP_NODELAY: c_int = 1;
-        let (family, word, addr6, scope_id, len) = match addr {
-            SocketAddr::V4(a) => (AF_INET, a.ip().octets(), [0; 16], 0, 16),
-            SocketAddr::V6(a) => (
-                AF_INET6,
-                a.flowinfo().to_be_bytes(),
-                a.ip().octets(),
-                a.scope_id(),
-                28,
-            ),
-        };
-        let raw = SockAddr {
-            family,
-            port: addr.port().to_be_bytes(),
-            word,
-            addr6,
-            scope_id,
-        };
         // SAFETY: plain system call; a failure is a negative return.
         let fd = unsafe { socket(c_int::from(raw.family), SOCK_STREAM | SOCK_CLOEXEC, 0) };
         if fd < 0 {
@@ -120,7 +139,7 @@ impl Socket {
         }
         let socket = Socket(fd);
         // SAFETY: `raw` holds a socket address of `len` bytes of the socket's family.
-        if unsafe { connect(fd, (&raw const raw).cast(), len) } != 0 {
+        if unsafe { connect(fd, (&raw const *raw).cast(), raw.len()) } != 0 {
             return Err(errno());
         }
         let on: c_int = 1;
@@ -167,9 +186,29 @@ impl Socket {
     }
 }
 
-/// The IP address `text` is, in the standard forms (`127.0.0.1`, `::1`, `::ffff:1.2.3.4`),
-/// or `None`: the C library's `inet_pton`, where `str::parse` would bring its own parser.
-pub(crate) fn parse_ip(text: &str) -> Option<IpAddr> {
+/// Connects to `host` when it is an IP address (Lambda gives `127.0.0.1:9001`), in the
+/// standard forms (`127.0.0.1`, `::1`, `::ffff:1.2.3.4`), or `localhost` (127.0.0.1, then
+/// ::1; the last error when neither accepts); `None` for anything else. The address is read
+/// by the C library's `inet_pton` straight into the socket address: `str::parse` would
+/// bring its own parser (about 2 KiB), and `core::net`'s types their conversions.
+pub(crate) fn open(host: &str, port: u16) -> Option<Result<Socket, c_int>> {
+    let mut v4 = SockAddr::new(AF_INET, port);
+    let mut v6 = SockAddr::new(AF_INET6, port);
+    match parse_ip(host, &mut v4, &mut v6) {
+        Some(family) if family == AF_INET => Some(Socket::connect_raw(&v4)),
+        Some(_) => Some(Socket::connect_raw(&v6)),
+        None if crate::parse::eq_lowercase(host.as_bytes(), b"localhost") => {
+            v4.word = [127, 0, 0, 1];
+            v6.addr6[15] = 1;
+            Some(Socket::connect_raw(&v4).or_else(|_| Socket::connect_raw(&v6)))
+        }
+        None => None,
+    }
+}
+
+/// Reads `text` as an IPv4 address into `v4` or an IPv6 one into `v6` and returns which
+/// family it was; `None` when it is neither.
+fn parse_ip(text: &str, v4: &mut SockAddr, v6: &mut SockAddr) -> Option<u16> {
     // Longer than any address's text (45 bytes at most), with room for the NUL.
     let mut nul_terminated = [0u8; 64];
     if text.len() >= 64 {
@@ -177,15 +216,13 @@ pub(crate) fn parse_ip(text: &str) -> Option<IpAddr> {
     }
     crate::log::copy(&mut nul_terminated, text.as_bytes());
     let src = nul_terminated.as_ptr().cast();
-    let mut v4 = [0u8; 4];
-    let mut v6 = [0u8; 16];
     // SAFETY: `src` is NUL-terminated and each destination has the size of its family's
     // address.
-    if unsafe { inet_pton(AF_INET.into(), src, v4.as_mut_ptr().cast()) } == 1 {
-        Some(v4.into())
+    if unsafe { inet_pton(AF_INET.into(), src, v4.word.as_mut_ptr().cast()) } == 1 {
+        Some(AF_INET)
     // SAFETY: as above.
-    } else if unsafe { inet_pton(AF_INET6.into(), src, v6.as_mut_ptr().cast()) } == 1 {
-        Some(v6.into())
+    } else if unsafe { inet_pton(AF_INET6.into(), src, v6.addr6.as_mut_ptr().cast()) } == 1 {
+        Some(AF_INET6)
     } else {
         None
     }
@@ -228,6 +265,17 @@ pub(super) fn realtime_ms() -> u64 {
 mod tests {
     use super::*;
 
+    use core::net::IpAddr;
+
+    /// The address `text` is, as `core::net` has it.
+    fn ip(text: &str) -> Option<IpAddr> {
+        let (mut v4, mut v6) = (SockAddr::new(AF_INET, 1), SockAddr::new(AF_INET6, 1));
+        match parse_ip(text, &mut v4, &mut v6)? {
+            AF_INET => Some(v4.word.into()),
+            _ => Some(v6.addr6.into()),
+        }
+    }
+
     #[test]
     fn ip_addresses_parse_as_std_parses_them() {
         for text in [
@@ -238,7 +286,7 @@ mod tests {
             "fe80::1:2",
             "::ffff:1.2.3.4",
         ] {
-            assert_eq!(parse_ip(text), text.parse().ok(), "{text}");
+            assert_eq!(ip(text), text.parse().ok(), "{text}");
         }
         for text in [
             "",
@@ -250,10 +298,10 @@ mod tests {
             "[::1]",
             "1::2::3",
         ] {
-            assert_eq!(parse_ip(text), None, "{text}");
+            assert_eq!(ip(text), None, "{text}");
         }
-        assert_eq!(parse_ip(&"1".repeat(100)), None);
-        assert_eq!(parse_ip(&format!("::{}", "0".repeat(70))), None);
+        assert_eq!(ip(&"1".repeat(100)), None);
+        assert_eq!(ip(&format!("::{}", "0".repeat(70))), None);
     }
 
     #[test]
