@@ -328,17 +328,17 @@ impl Conn {
         loop {
             match open(&self.host, self.port) {
                 Some(Ok(stream)) => return stream,
-                None => crate::log::fatal(&[
-                    b"AWS_LAMBDA_RUNTIME_API host ",
-                    self.host.as_bytes(),
-                    b" needs the `resolve` feature (or use an IP address)",
-                ]),
-                Some(Err(e)) if delay > CONNECT_BACKOFF_MS => crate::log::fatal(&[
-                    b"cannot connect to AWS_LAMBDA_RUNTIME_API at ",
-                    self.authority.as_bytes(),
-                    b": ",
-                    Why::Io(e).describe(&mut [0; crate::log::DESCRIBED]),
-                ]),
+                None => crate::log::fatal(
+                    b"AWS_LAMBDA_RUNTIME_API host \x01 needs the `resolve` feature (or use an IP address)",
+                    &[self.host.as_bytes()],
+                ),
+                Some(Err(e)) if delay > CONNECT_BACKOFF_MS => crate::log::fatal(
+                    b"cannot connect to AWS_LAMBDA_RUNTIME_API at \x01: \x02",
+                    &[
+                        self.authority.as_bytes(),
+                        Why::Io(e).describe(&mut [0; crate::log::DESCRIBED]),
+                    ],
+                ),
                 Some(Err(_)) => {
                     crate::sys::sleep_ms(delay);
                     delay *= 2;

@@ -378,16 +378,15 @@ pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let (file, line, column) = info
         .location()
         .map_or(("?", 0, 0), |l| (l.file(), l.line(), l.column()));
-    crate::log::log(&[
-        b"panicked at ",
-        file.as_bytes(),
-        b":",
-        crate::request::decimal(u64::from(line), &mut [0; 20]),
-        b":",
-        crate::request::decimal(u64::from(column), &mut [0; 20]),
-        b": ",
-        message,
-    ]);
+    crate::log::log(
+        b"panicked at \x01:\x02:\x03: \x04",
+        &[
+            file.as_bytes(),
+            crate::request::decimal(u64::from(line), &mut [0; 20]),
+            crate::request::decimal(u64::from(column), &mut [0; 20]),
+            message,
+        ],
+    );
     // SAFETY: ends the process without running exit handlers, which may not expect to run
     // on a thread that panicked.
     unsafe { _exit(101) }

@@ -55,7 +55,10 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
         return;
     };
     let Some(fd) = sys::signals::install() else {
-        return log(&[b"graceful shutdown unavailable: cannot install the SIGTERM handler"]);
+        return log(
+            b"graceful shutdown unavailable: cannot install the SIGTERM handler",
+            &[],
+        );
     };
     let waiter = sys::thread::spawn(Box::new(move || {
         sys::signals::wait(fd);
@@ -63,7 +66,10 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
         sys::exit(0)
     }));
     if !waiter {
-        log(&[b"graceful shutdown unavailable: cannot start its thread"]);
+        log(
+            b"graceful shutdown unavailable: cannot start its thread",
+            &[],
+        );
     }
     // The `/event/next` request stays in flight for the life of the process: the extension
     // is then "waiting", which is all Lambda asks of it. Its connection stays open because
@@ -94,7 +100,10 @@ fn register() -> Option<Conn> {
         .exchange(&mut recv, Some(REGISTER_BODY), MAX_REPLY_BYTES)
         .is_err()
     {
-        log(&[b"graceful shutdown unavailable: the extension register call failed"]);
+        log(
+            b"graceful shutdown unavailable: the extension register call failed",
+            &[],
+        );
         return None;
     }
     let status = recv.head.status;
@@ -103,11 +112,10 @@ fn register() -> Option<Conn> {
         .and_then(sys::utf8)
         .filter(|id| (200..300).contains(&status) && request::valid_request_id(id.as_bytes()));
     let Some(identifier) = identifier else {
-        log(&[
-            b"graceful shutdown unavailable: the extension register call returned ",
-            request::decimal(u64::from(status), &mut [0; 20]),
-            b" without a usable Lambda-Extension-Identifier",
-        ]);
+        log(
+            b"graceful shutdown unavailable: the extension register call returned \x01 without a usable Lambda-Extension-Identifier",
+            &[request::decimal(u64::from(status), &mut [0; 20])],
+        );
         return None;
     };
     let identifier = identifier.to_owned();
@@ -115,7 +123,10 @@ fn register() -> Option<Conn> {
         request::write_extension_next(buf, prefix, authority, &identifier)
     });
     if conn.send_prepared().is_err() {
-        log(&[b"graceful shutdown unavailable: the extension's /event/next could not be sent"]);
+        log(
+            b"graceful shutdown unavailable: the extension's /event/next could not be sent",
+            &[],
+        );
         return None;
     }
     Some(conn)
