@@ -100,7 +100,7 @@ macro_rules! main {
 /// Makes tinylambda's small heap ([`nostd::Heap`]) the allocator of the whole program: the
 /// `#[global_allocator]` for Rust, and the C library's `malloc`, `calloc`, `realloc`,
 /// `free`, `aligned_alloc` and `malloc_usable_size` (musl's `posix_memalign`, `memalign`
-/// and `valloc` call `aligned_alloc`), so that the C library (`setenv`, `strdup`...) and any
+/// and `valloc` call `aligned_alloc`), so that the C library (`putenv`, `strdup`...) and any
 /// C code linked in allocate from it too, and musl's own allocator (mallocng, about 7 KiB)
 /// is not linked at all. [`main!`](crate::main) uses it on static musl targets.
 ///
@@ -260,7 +260,7 @@ fn aligned(layout: Layout) -> *mut u8 {
 ///
 /// [`heap!`](crate::heap) makes it the allocator of Rust and of the C library both, which
 /// is what removes musl's allocator from a static binary (a `Heap` for Rust alone leaves
-/// the C library's in for `setenv` and the like).
+/// the C library's in for its environment functions and the like).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Heap;
 

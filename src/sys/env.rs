@@ -4,7 +4,7 @@
 //! With std, both go through std's functions (`std::env::var_os`, `set_var`, `remove_var`):
 //! they hold std's environment lock, which `std::env::var` and `Command::spawn` take too, so
 //! any thread that reads the environment through std sees the old value or the new one,
-//! never a mix. Without std there is no such lock: the C library's `getenv`, `setenv` and
+//! never a mix. Without std there is no such lock: the C library's `getenv`, `putenv` and
 //! `unsetenv`.
 //!
 //! What remains unsafe either way is what std's `set_var` documents: code that reads the
@@ -61,9 +61,17 @@ pub(crate) struct TraceEnv {
     /// each of their invocations, so it is left alone.
     #[cfg(feature = "concurrent")]
     disabled: bool,
-    /// `value\0`, for `setenv`.
+    /// Two `_X_AMZN_TRACE_ID=value\0` strings for `putenv`, which makes the string itself
+    /// part of the environment: they are written in turn, so the one the environment holds
+    /// is never the one being rewritten.
     #[cfg(not(feature = "std"))]
-    scratch: Vec<u8>,
+    strings: [Vec<u8>; 2],
+    /// Which of `strings` is written next (the other may be in the environment).
+    #[cfg(not(feature = "std"))]
+    next: usize,
+    /// Whether the environment holds one of `strings`.
+    #[cfg(not(feature = "std"))]
+    in_env: bool,
 }
 
 impl TraceEnv {
@@ -73,7 +81,11 @@ impl TraceEnv {
             #[cfg(feature = "concurrent")]
             disabled: false,
             #[cfg(not(feature = "std"))]
-            scratch: Vec::new(),
+            strings: [Vec::new(), Vec::new()],
+            #[cfg(not(feature = "std"))]
+            next: 0,
+            #[cfg(not(feature = "std"))]
+            in_env: false,
         }
     }
 
@@ -84,9 +96,9 @@ impl TraceEnv {
     }
 
     /// Sets the variable to `value`, or removes it for `None` (a value holding a NUL, which
-    /// the parser never lets through, counts as none). Costs std's lock (with std) and the
-    /// C library's `setenv` (one allocation for the new value; musl frees the old one,
-    /// glibc keeps every value it was ever given) or `unsetenv`; no system call.
+    /// the parser never lets through, counts as none). Costs std's lock and `set_var` (with
+    /// std), or the C library's `putenv` of a string of ours, rewritten in place (no
+    /// allocation once it is as long as the longest value), or `unsetenv`; no system call.
     #[inline(never)]
     pub(crate) fn set(&mut self, value: Option<&str>) {
         #[cfg(feature = "concurrent")]
@@ -123,16 +135,36 @@ impl TraceEnv {
 
     #[cfg(not(feature = "std"))]
     fn put(&mut self, value: &str) {
-        self.scratch.clear();
-        // Two appends rather than a `push`, whose growth path would be code of its own.
-        self.scratch.extend_from_slice(value.as_bytes());
-        self.scratch.extend_from_slice(&[0]);
-        c::set(TRACE_VAR, &self.scratch);
+        let Some(string) = self.strings.get_mut(self.next) else {
+            return;
+        };
+        // Appends rather than a `push`, whose growth path would be code of its own.
+        string.clear();
+        string.extend_from_slice(b"_X_AMZN_TRACE_ID=");
+        string.extend_from_slice(value.as_bytes());
+        string.extend_from_slice(&[0]);
+        // On success the environment holds this string, and no longer the other, which is
+        // written next; on failure (no memory for a new entry) it holds neither of them.
+        if c::put(string) {
+            self.in_env = true;
+            self.next ^= 1;
+        }
     }
 
     #[cfg(not(feature = "std"))]
     fn remove(&mut self) {
         c::unset(TRACE_VAR);
+        self.in_env = false;
+    }
+}
+
+/// The environment must not keep a string of a `TraceEnv` that is gone.
+#[cfg(not(feature = "std"))]
+impl Drop for TraceEnv {
+    fn drop(&mut self) {
+        if self.in_env {
+            c::unset(TRACE_VAR);
+        }
     }
 }
 
@@ -144,7 +176,7 @@ mod c {
 
     unsafe extern "C" {
         fn getenv(name: *const c_char) -> *const c_char;
-        fn setenv(name: *const c_char, value: *const c_char, overwrite: c_int) -> c_int;
+        fn putenv(string: *mut c_char) -> c_int;
         fn unsetenv(name: *const c_char) -> c_int;
     }
 
@@ -167,10 +199,16 @@ mod c {
         }
     }
 
-    /// `setenv(name, value)`; `value` ends with its NUL.
-    pub(super) fn set(name: &CStr, value: &[u8]) {
-        // SAFETY: both strings are NUL-terminated; `setenv` copies them.
-        unsafe { setenv(name.as_ptr(), value.as_ptr().cast(), 1) };
+    /// `putenv(string)`: `string` (`NAME=value`, ending with its NUL) becomes part of the
+    /// environment, until `unsetenv` or another `putenv` of the name replaces it; the
+    /// caller neither changes nor frees it until then. False when it could not be added.
+    pub(super) fn put(string: &mut [u8]) -> bool {
+        if string.last() != Some(&0) {
+            return false;
+        }
+        // SAFETY: `string` is NUL-terminated, and the caller keeps it unchanged and alive
+        // for as long as the environment holds it.
+        unsafe { putenv(string.as_mut_ptr().cast()) == 0 }
     }
 
     pub(super) fn unset(name: &CStr) {
