@@ -102,11 +102,9 @@ pub(crate) fn describe_os_error(code: i32, buf: &mut [u8; DESCRIBED]) -> &[u8] {
 /// Room for a description of an error (see [`describe_os_error`]).
 pub(crate) const DESCRIBED: usize = 64;
 
-/// `len` zero bytes, grown from an empty vector (what `vec![0; len]` does, but through the
-/// growth path the other buffers use, rather than code of its own).
-#[allow(clippy::slow_vector_initialization)] // On purpose: see above.
+/// `len` zero bytes: `vec![0; len]`, which asks the allocator for zeroed memory, so a large
+/// buffer's pages (fresh from the system, already zero) are not written, nor touched, until
+/// bytes arrive in them.
 pub(crate) fn zeroed(len: usize) -> alloc::vec::Vec<u8> {
-    let mut buf = alloc::vec::Vec::new();
-    buf.resize(len, 0);
-    buf
+    alloc::vec![0; len]
 }
