@@ -18,11 +18,17 @@ use crate::parse::{HEADERS, Head, Header, parse_decimal};
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
     request_id: &'a str,
-    /// The `/next` response's head and the buffer it was parsed from, when there is one.
-    head: Option<(&'a Head, &'a [u8])>,
-    /// Values set with [`Context::with`], which come first.
-    values: [Option<&'a str>; HEADERS],
+    headers: Headers<'a>,
     config: &'a Config,
+}
+
+/// Where a [`Context`]'s header values come from.
+#[derive(Clone, Copy, Debug)]
+enum Headers<'a> {
+    /// The `/next` response's head and the buffer it was parsed from.
+    Head(&'a Head, &'a [u8]),
+    /// Values set with [`Context::with`] (tests).
+    Set([Option<&'a str>; HEADERS]),
 }
 
 impl<'a> Context<'a> {
@@ -31,8 +37,7 @@ impl<'a> Context<'a> {
     pub fn new(request_id: &'a str, config: &'a Config) -> Self {
         Context {
             request_id,
-            head: None,
-            values: [None; HEADERS],
+            headers: Headers::Set([None; HEADERS]),
             config,
         }
     }
@@ -40,9 +45,11 @@ impl<'a> Context<'a> {
     /// This context with `header` set to `value` (for tests).
     #[must_use]
     pub fn with(mut self, header: Header, value: &'a str) -> Self {
-        if let Some(slot) = self.values.get_mut(header as usize) {
+        let mut values = Header::ALL.map(|header| self.value(header));
+        if let Some(slot) = values.get_mut(header as usize) {
             *slot = Some(value);
         }
+        self.headers = Headers::Set(values);
         self
     }
 
@@ -51,18 +58,16 @@ impl<'a> Context<'a> {
     pub(crate) fn from_head(buf: &'a [u8], head: &'a Head, config: &'a Config) -> Option<Self> {
         Some(Context {
             request_id: crate::sys::utf8(head.header(Header::RequestId)?.get(buf))?,
-            head: Some((head, buf)),
-            values: [None; HEADERS],
+            headers: Headers::Head(head, buf),
             config,
         })
     }
 
     fn value(&self, header: Header) -> Option<&'a str> {
-        if let Some(value) = self.values.get(header as usize).copied().flatten() {
-            return Some(value);
+        match self.headers {
+            Headers::Head(head, buf) => crate::sys::utf8(head.header(header)?.get(buf)),
+            Headers::Set(values) => values.get(header as usize).copied().flatten(),
         }
-        let (head, buf) = self.head?;
-        crate::sys::utf8(head.header(header)?.get(buf))
     }
 
     /// `Lambda-Runtime-Aws-Request-Id`: the invocation's id, as in the `START` log line.
@@ -203,6 +208,21 @@ Lambda-Runtime-Invocation-Id: inv\r\nContent-Type: text/plain\r\nContent-Length:
         assert_eq!(ctx.invoked_function_arn(), None);
         assert_eq!(ctx.trace_id(), None);
         assert_eq!(ctx.invocation_id(), None);
+    }
+
+    #[test]
+    fn with_overrides_one_header_and_keeps_the_others() {
+        let raw = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r3\r\n\
+Lambda-Runtime-Trace-Id: Root=1\r\nLambda-Runtime-Deadline-Ms: 5\r\nContent-Length: 0\r\n\r\n";
+        let config = Config::default();
+        let head = parsed(raw);
+        let ctx = Context::from_head(raw, &head, &config)
+            .unwrap()
+            .with(Header::DeadlineMs, "7");
+        assert_eq!(
+            (ctx.request_id(), ctx.trace_id(), ctx.deadline_ms()),
+            ("r3", Some("Root=1"), Some(7))
+        );
     }
 
     #[test]
