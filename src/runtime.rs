@@ -383,14 +383,11 @@ fn react(recv: &Recv, id: &[u8]) {
     }
     let exit = status >= 500;
     log(
-        if exit {
-            b"POST for \x01 returned \x02 (exiting): \x03"
-        } else {
-            b"POST for \x01 returned \x02 (not retried): \x03"
-        },
+        b"POST for \x01 returned \x02 (\x03): \x04",
         &[
             id,
             request::decimal(u64::from(status), &mut [0; 20]),
+            if exit { b"exiting" } else { b"not retried" },
             excerpt(recv.body()),
         ],
     );
@@ -408,12 +405,11 @@ fn invocation_id(recv: &Recv) -> Option<&[u8]> {
 /// Ends the process after a request got no usable reply.
 #[inline(always)]
 fn fail(what: &[u8], why: Why, retried: bool) -> ! {
-    let text: &[u8] = if retried {
-        b"\x01 failed twice: \x02"
-    } else {
-        b"\x01 failed: \x02"
-    };
-    fatal(text, &[what, why.describe(&mut [0; DESCRIBED])])
+    let twice: &[u8] = if retried { b" twice" } else { b"" };
+    fatal(
+        b"\x01 failed\x02: \x03",
+        &[what, twice, why.describe(&mut [0; DESCRIBED])],
+    )
 }
 
 /// The error reported for an invocation whose event did not arrive whole.

@@ -1,7 +1,8 @@
 //! A small heap for programs without std, in place of the C library's `malloc`: what
 //! [`main!`](crate::main) makes the allocator of a static musl binary, for Rust and for the C
 //! library alike (see [`crate::nostd::Heap`]). musl's own allocator (mallocng) is about 7 KiB
-//! of code; this one is under 1 KiB.
+//! of code with its locks and system calls; this one is about 1 KiB, 1.4 KiB with the
+//! C library's `mmap`, `mremap` and `munmap`.
 //!
 //! - Requests of up to 128 KiB (with the 16-byte header) are served in blocks of a power of
 //!   two from 32 bytes to 128 KiB, carved from 1 MiB regions of anonymous memory (pages are
