@@ -252,12 +252,16 @@ fn aligned(layout: Layout) -> *mut u8 {
 
 /// A global allocator on tinylambda's own heap, about 1 KiB of code (1.4 KiB with the C
 /// library's `mmap`, `mremap` and `munmap` it calls) where musl's allocator is about 7 KiB:
-/// blocks of a power of two from 32 bytes to 128 KiB carved from 1 MiB
-/// regions of anonymous memory and reused through one free list per size (never returned to
-/// the system), larger allocations mapped on their own and grown with `mremap` (no copy),
-/// one lock, 16 bytes of header per allocation, and a double free or an overwritten header
-/// or free-list link ending the process with a message. Alignments over 16 cost their size
-/// again in padding.
+/// blocks of a power of two from 32 bytes to 128 KiB carved from 1 MiB regions of anonymous
+/// memory and reused through one free list per size (never returned to the system), larger
+/// allocations mapped on their own and grown with `mremap` (no copy), one lock, 16 bytes of
+/// header per allocation, and a double free or an overwritten header or free-list link
+/// ending the process with a message. Alignments over 16 cost their size again in padding.
+///
+/// What it does not do that musl's allocator does: give freed small blocks back to the
+/// system, use a block of one size for a request of another, or reset its lock in the
+/// child of a `fork` (POSIX allows such a child of a program with threads only
+/// async-signal-safe calls, which `malloc` is not, until it calls `exec`).
 ///
 /// [`heap!`](crate::heap) makes it the allocator of Rust and of the C library both, which
 /// is what removes musl's allocator from a static binary (a `Heap` for Rust alone leaves
