@@ -9,10 +9,13 @@
 //! - Whether a kept-alive connection is still open is one `recv(MSG_PEEK | MSG_DONTWAIT)`:
 //!   with std it takes three system calls (non-blocking on, peek, non-blocking off).
 //! - The connection is a socket of our own (`socket` with `SOCK_CLOEXEC`, `connect`,
-//!   `setsockopt(TCP_NODELAY)`, `close` on drop) rather than a `TcpStream`, and its `writev`
-//!   and `recv` are the calls `TcpStream` makes, all with the error as the plain `errno`
-//!   number: an `io::Error` costs code to decode and drop at every call, and std's connect
-//!   brings its own copy of the address conversion and error paths.
+//!   `setsockopt(TCP_NODELAY)`, `close` on drop) rather than a `TcpStream`, its writes a
+//!   vectored `sendmsg` with `MSG_NOSIGNAL` and its reads `recv`, all with the error as the
+//!   plain `errno` number: an `io::Error` costs code to decode and drop at every call, and
+//!   std's connect brings its own copy of the address conversion and error paths.
+//!   `MSG_NOSIGNAL` makes a write to a connection the server has reset fail with `EPIPE`
+//!   instead of raising `SIGPIPE`, whose default action ends the process: std ignores the
+//!   signal for the whole process before `main`, a program without std does not.
 //! - An IP address in `AWS_LAMBDA_RUNTIME_API` is read with `inet_pton`: `str::parse` links
 //!   std's address parser (about 2 KiB), the C library's is about 700 bytes.
 //!
@@ -27,7 +30,7 @@ unsafe extern "C" {
     pub(super) fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
     fn poll(fds: *mut c_void, nfds: usize, timeout_ms: c_int) -> c_int;
     fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
-    fn writev(fd: c_int, iov: *const IoVec<'_>, count: c_int) -> isize;
+    fn sendmsg(fd: c_int, message: *const MsgHdr<'_>, flags: c_int) -> isize;
     fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
     fn connect(fd: c_int, addr: *const u8, len: u32) -> c_int;
     fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: u32) -> c_int;
@@ -86,6 +89,19 @@ struct SockAddr {
     word: [u8; 4],
     addr6: [u8; 16],
     scope_id: u32,
+}
+
+/// `struct msghdr` on 64-bit Linux (glibc has the lengths as `size_t`; musl as an `int`
+/// or `socklen_t` and padding, which on these little-endian targets is the same bytes).
+#[repr(C)]
+struct MsgHdr<'a> {
+    name: *mut c_void,
+    name_len: u32,
+    iov: *const IoVec<'a>,
+    iov_len: usize,
+    control: *mut c_void,
+    control_len: usize,
+    flags: c_int,
 }
 
 impl SockAddr {
@@ -149,13 +165,25 @@ impl Socket {
         Ok(socket)
     }
 
-    /// Writes the `slices` with one `writev`, as `TcpStream::write_vectored` does, but with
-    /// the error as a plain OS error number (no `io::Error` to decode and drop).
-    /// `Err(EINTR)` means "call again".
+    /// Writes the `slices` with one `sendmsg`, as `TcpStream::write_vectored` does with
+    /// `writev`, but with the error as a plain OS error number (no `io::Error` to decode and
+    /// drop) and `MSG_NOSIGNAL`: a connection the server has reset is `Err(EPIPE)`, never a
+    /// `SIGPIPE` that ends a program without std. `Err(EINTR)` means "call again".
     pub(crate) fn write_vectored(&self, slices: &[IoVec<'_>]) -> Result<usize, c_int> {
-        // SAFETY: `IoVec` has `struct iovec`'s layout, and the slices are live for the
-        // call; a bad descriptor is an error return.
-        let n = unsafe { writev(self.0, slices.as_ptr(), slices.len() as c_int) };
+        const MSG_NOSIGNAL: c_int = 0x4000;
+        let message = MsgHdr {
+            name: core::ptr::null_mut(),
+            name_len: 0,
+            iov: slices.as_ptr(),
+            iov_len: slices.len(),
+            control: core::ptr::null_mut(),
+            control_len: 0,
+            flags: 0,
+        };
+        // SAFETY: `message` is a `struct msghdr` with no address and no control data whose
+        // `IoVec`s (laid out as `struct iovec`) are live for the call; a bad descriptor is
+        // an error return.
+        let n = unsafe { sendmsg(self.0, &message, MSG_NOSIGNAL) };
         usize::try_from(n).map_err(|_| errno())
     }
 
