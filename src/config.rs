@@ -1,15 +1,25 @@
 //! The function's configuration, read once from the environment Lambda sets.
 
 use alloc::string::String;
+use core::ffi::CStr;
 
 use crate::sys::env;
 
-/// The environment variables behind [`Config`]'s text fields, in field order, separated by
-/// spaces (one string rather than an array of them: no table of pointers to relocate).
-const TEXT_VARS: &str = "AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_VERSION \
-    AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME _HANDLER LAMBDA_TASK_ROOT AWS_REGION \
-    AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
-const TEXT_FIELDS: usize = 9;
+/// The environment variables behind [`Config`], in the order of its text fields (the last,
+/// `AWS_LAMBDA_MAX_CONCURRENCY`, is kept only to be read as a number).
+const VARS: [&CStr; FIELDS] = [
+    c"AWS_LAMBDA_FUNCTION_NAME",
+    c"AWS_LAMBDA_FUNCTION_VERSION",
+    c"AWS_LAMBDA_LOG_GROUP_NAME",
+    c"AWS_LAMBDA_LOG_STREAM_NAME",
+    c"_HANDLER",
+    c"LAMBDA_TASK_ROOT",
+    c"AWS_REGION",
+    c"AWS_LAMBDA_INITIALIZATION_TYPE",
+    c"AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    c"AWS_LAMBDA_MAX_CONCURRENCY",
+];
+const FIELDS: usize = 10;
 
 const NAME: usize = 0;
 const VERSION: usize = 1;
@@ -20,6 +30,10 @@ const TASK_ROOT: usize = 5;
 const REGION: usize = 6;
 const INIT_TYPE: usize = 7;
 const MEMORY: usize = 8;
+const CONCURRENCY: usize = 9;
+
+/// The span of a variable that is unset (or not UTF-8): it selects nothing.
+const UNSET: (u32, u32) = (1, 0);
 
 /// The function's configuration from the environment, read once at start.
 ///
@@ -29,8 +43,11 @@ const MEMORY: usize = 8;
 /// group or stream).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The variables as they were at start (`None` when unset or not UTF-8).
-    text: [Option<String>; TEXT_FIELDS],
+    /// The variables' values as they were at start, one after another: one allocation for
+    /// all of them.
+    text: String,
+    /// Where each value is in `text`; [`UNSET`] for a variable that was unset or not UTF-8.
+    spans: [(u32, u32); FIELDS],
     memory_mb: u32,
     max_concurrency: u32,
 }
@@ -38,7 +55,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            text: Default::default(),
+            text: String::new(),
+            spans: [UNSET; FIELDS],
             memory_mb: 128,
             max_concurrency: 1,
         }
@@ -50,22 +68,27 @@ impl Config {
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, `AWS_LAMBDA_LOG_GROUP_NAME`,
     /// `AWS_LAMBDA_LOG_STREAM_NAME`, `_HANDLER`, `LAMBDA_TASK_ROOT`, `AWS_REGION`,
     /// `AWS_LAMBDA_INITIALIZATION_TYPE` and `AWS_LAMBDA_MAX_CONCURRENCY`. Costs ten
-    /// environment lookups and a few small allocations; [`crate::run`] does it once.
+    /// environment lookups and one string for all the values; [`crate::run`] does it once.
     pub fn from_env() -> Self {
         let mut config = Config::default();
-        let names = TEXT_VARS.split_ascii_whitespace();
-        for (value, name) in config.text.iter_mut().zip(names) {
-            *value = env::var(name);
+        for (span, name) in config.spans.iter_mut().zip(VARS) {
+            let start = config.text.len() as u32;
+            if env::var_into(name, &mut config.text) {
+                *span = (start, config.text.len() as u32);
+            }
         }
-        config.memory_mb = positive(config.text[MEMORY].as_ref()).unwrap_or(config.memory_mb);
-        config.max_concurrency = positive(env::var("AWS_LAMBDA_MAX_CONCURRENCY").as_ref())
-            .unwrap_or(config.max_concurrency);
+        config.memory_mb = positive(config.text(MEMORY, "")).unwrap_or(config.memory_mb);
+        config.max_concurrency =
+            positive(config.text(CONCURRENCY, "")).unwrap_or(config.max_concurrency);
         config
     }
 
     /// The text field `i`, or `default` when unset or not UTF-8.
     fn text(&self, i: usize, default: &'static str) -> &str {
-        self.text[i].as_deref().unwrap_or(default)
+        let (start, end) = self.spans.get(i).copied().unwrap_or(UNSET);
+        self.text
+            .get(start as usize..end as usize)
+            .unwrap_or(default)
     }
 
     /// `AWS_LAMBDA_FUNCTION_NAME`, or empty.
@@ -121,8 +144,8 @@ impl Config {
 }
 
 /// A positive decimal number that fits in u32, surrounding whitespace allowed.
-fn positive(text: Option<&String>) -> Option<u32> {
-    let n = crate::parse::parse_decimal(text?.as_bytes().trim_ascii())?;
+fn positive(text: &str) -> Option<u32> {
+    let n = crate::parse::parse_decimal(text.as_bytes().trim_ascii())?;
     u32::try_from(n).ok().filter(|&n| n > 0)
 }
 
@@ -145,26 +168,55 @@ mod tests {
 
     #[test]
     fn every_text_field_has_its_variable() {
-        let names: Vec<&str> = TEXT_VARS.split_ascii_whitespace().collect();
-        assert_eq!(names.len(), TEXT_FIELDS);
         assert_eq!(
-            (names[NAME], names[MEMORY]),
+            (VARS[NAME], VARS[MEMORY], VARS[CONCURRENCY]),
             (
-                "AWS_LAMBDA_FUNCTION_NAME",
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+                c"AWS_LAMBDA_FUNCTION_NAME",
+                c"AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                c"AWS_LAMBDA_MAX_CONCURRENCY"
+            )
+        );
+        assert_eq!(
+            (VARS[VERSION], VARS[INIT_TYPE]),
+            (
+                c"AWS_LAMBDA_FUNCTION_VERSION",
+                c"AWS_LAMBDA_INITIALIZATION_TYPE"
             )
         );
     }
 
     #[test]
+    fn set_empty_and_unset_values_are_told_apart() {
+        let config = Config {
+            text: "my-fn".into(),
+            spans: [
+                (0, 5),
+                (5, 5),
+                UNSET,
+                UNSET,
+                UNSET,
+                UNSET,
+                UNSET,
+                UNSET,
+                UNSET,
+                UNSET,
+            ],
+            ..Config::default()
+        };
+        assert_eq!(
+            (config.function_name(), config.function_version()),
+            ("my-fn", "")
+        );
+        assert_eq!(Config::default().function_version(), "$LATEST");
+    }
+
+    #[test]
     fn numbers_must_be_positive_decimals() {
-        let positive = |text: &str| positive(Some(&text.into()));
         assert_eq!(positive(" 3008\n"), Some(3008));
         assert_eq!(positive("0"), None);
         assert_eq!(positive("-1"), None);
         assert_eq!(positive("1.5"), None);
         assert_eq!(positive("99999999999"), None);
         assert_eq!(positive(""), None);
-        assert_eq!(super::positive(None), None);
     }
 }

@@ -14,7 +14,8 @@
 use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+#[cfg(feature = "resolve")]
+use core::net::SocketAddr;
 use core::ops::Range;
 
 use crate::endpoint::Endpoint;
@@ -327,17 +328,17 @@ impl Conn {
         loop {
             match open(&self.host, self.port) {
                 Some(Ok(stream)) => return stream,
-                None => crate::log::fatal(&[
-                    b"AWS_LAMBDA_RUNTIME_API host ",
-                    self.host.as_bytes(),
-                    b" needs the `resolve` feature (or use an IP address)",
-                ]),
-                Some(Err(e)) if delay > CONNECT_BACKOFF_MS => crate::log::fatal(&[
-                    b"cannot connect to AWS_LAMBDA_RUNTIME_API at ",
-                    self.authority.as_bytes(),
-                    b": ",
-                    Why::Io(e).describe(&mut [0; crate::log::DESCRIBED]),
-                ]),
+                None => crate::log::fatal(
+                    b"AWS_LAMBDA_RUNTIME_API host \x01 needs the `resolve` feature (or use an IP address)",
+                    &[self.host.as_bytes()],
+                ),
+                Some(Err(e)) if delay > CONNECT_BACKOFF_MS => crate::log::fatal(
+                    b"cannot connect to AWS_LAMBDA_RUNTIME_API at \x01: \x02",
+                    &[
+                        self.authority.as_bytes(),
+                        Why::Io(e).describe(&mut [0; crate::log::DESCRIBED]),
+                    ],
+                ),
                 Some(Err(_)) => {
                     crate::sys::sleep_ms(delay);
                     delay *= 2;
@@ -348,42 +349,17 @@ impl Conn {
 }
 
 /// Opens a connection to `host`: an IP address as it is (Lambda gives `127.0.0.1:9001`),
-/// `localhost` as 127.0.0.1 then ::1, and any other name through the system's resolver with
-/// the `resolve` feature; without it, `None`. A name lookup (`getaddrinfo`) brings the C
-/// library's resolver into a static binary: about 17 KiB with musl.
-#[inline(never)]
+/// `localhost` as 127.0.0.1 then ::1 (see `sys::open`), and any other name through the
+/// system's resolver with the `resolve` feature; without it, `None`. A name lookup
+/// (`getaddrinfo`) brings the C library's resolver into a static binary: about 17 KiB with
+/// musl.
 fn open(host: &str, port: u16) -> Option<Result<Socket, i32>> {
-    let mut addrs = [
-        SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
-        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
-    ];
-    // One call for every case: `connect` tries the addresses in turn.
-    let count = match sys::parse_ip(host).ok_or(()) {
-        Ok(ip) => {
-            let [first, _] = &mut addrs;
-            first.set_ip(ip);
-            1
-        }
-        Err(_) if parse::eq_lowercase(host.as_bytes(), b"localhost") => 2,
-        #[cfg(feature = "resolve")]
-        Err(_) => return Some(resolve(host, port)),
-        #[cfg(not(feature = "resolve"))]
-        Err(_) => return None,
-    };
-    Some(connect_any(addrs.get(..count).unwrap_or_default()))
-}
-
-/// Connects to the first of `addrs` that accepts; the last error when none does (0 when
-/// there are none).
-fn connect_any(addrs: &[SocketAddr]) -> Result<Socket, i32> {
-    let mut error = 0;
-    for addr in addrs {
-        match Socket::connect(addr) {
-            Ok(socket) => return Ok(socket),
-            Err(code) => error = code,
-        }
+    let opened = sys::open(host, port);
+    #[cfg(feature = "resolve")]
+    if opened.is_none() {
+        return Some(resolve(host, port));
     }
-    Err(error)
+    opened
 }
 
 /// Looks `host` up with the system's resolver and connects to the first address that
@@ -395,7 +371,16 @@ fn resolve(host: &str, port: u16) -> Result<Socket, i32> {
         .to_socket_addrs()
         .map_err(|e| e.raw_os_error().unwrap_or(0))?
         .collect();
-    connect_any(&addrs)
+    // The first address that accepts; the last error when none does (0 when there are
+    // none).
+    let mut error = 0;
+    for addr in &addrs {
+        match Socket::connect(addr) {
+            Ok(socket) => return Ok(socket),
+            Err(code) => error = code,
+        }
+    }
+    Err(error)
 }
 
 impl Why {

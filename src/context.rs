@@ -13,13 +13,22 @@ use crate::parse::{HEADERS, Head, Header, parse_decimal};
 /// borrowed from the receive buffer (no copies), and the function's [`Config`].
 ///
 /// Only the request id is always present; every other header is optional (emulators leave
-/// some out) and returns `None` when missing or not UTF-8. Values are parsed only when
-/// asked for.
+/// some out) and returns `None` when missing or not UTF-8. Values are read (and checked to
+/// be UTF-8) only when asked for.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
     request_id: &'a str,
-    values: [Option<&'a str>; HEADERS],
+    headers: Headers<'a>,
     config: &'a Config,
+}
+
+/// Where a [`Context`]'s header values come from.
+#[derive(Clone, Copy, Debug)]
+enum Headers<'a> {
+    /// The `/next` response's head and the buffer it was parsed from.
+    Head(&'a Head, &'a [u8]),
+    /// Values set with [`Context::with`] (tests).
+    Set([Option<&'a str>; HEADERS]),
 }
 
 impl<'a> Context<'a> {
@@ -28,7 +37,7 @@ impl<'a> Context<'a> {
     pub fn new(request_id: &'a str, config: &'a Config) -> Self {
         Context {
             request_id,
-            values: [None; HEADERS],
+            headers: Headers::Set([None; HEADERS]),
             config,
         }
     }
@@ -36,31 +45,29 @@ impl<'a> Context<'a> {
     /// This context with `header` set to `value` (for tests).
     #[must_use]
     pub fn with(mut self, header: Header, value: &'a str) -> Self {
-        if let Some(slot) = self.values.get_mut(header as usize) {
+        let mut values = Header::ALL.map(|header| self.value(header));
+        if let Some(slot) = values.get_mut(header as usize) {
             *slot = Some(value);
         }
+        self.headers = Headers::Set(values);
         self
     }
 
     /// Builds the context from a parsed `/next` head and the buffer it was parsed from.
-    /// `None` when the request id is missing or unusable.
-    pub(crate) fn from_head(buf: &'a [u8], head: &Head, config: &'a Config) -> Option<Self> {
-        let text =
-            |h: Header| -> Option<&'a str> { core::str::from_utf8(head.header(h)?.get(buf)).ok() };
-        let request_id = text(Header::RequestId)?;
-        let mut values = [None; HEADERS];
-        for (value, header) in values.iter_mut().zip(Header::ALL) {
-            *value = text(header);
-        }
+    /// `None` when the request id is missing or not UTF-8.
+    pub(crate) fn from_head(buf: &'a [u8], head: &'a Head, config: &'a Config) -> Option<Self> {
         Some(Context {
-            request_id,
-            values,
+            request_id: crate::sys::utf8(head.header(Header::RequestId)?.get(buf))?,
+            headers: Headers::Head(head, buf),
             config,
         })
     }
 
     fn value(&self, header: Header) -> Option<&'a str> {
-        self.values.get(header as usize).copied().flatten()
+        match self.headers {
+            Headers::Head(head, buf) => crate::sys::utf8(head.header(header)?.get(buf)),
+            Headers::Set(values) => values.get(header as usize).copied().flatten(),
+        }
     }
 
     /// `Lambda-Runtime-Aws-Request-Id`: the invocation's id, as in the `START` log line.
@@ -173,7 +180,8 @@ Lambda-Runtime-Trace-Id: Root=1\r\nLambda-Runtime-Client-Context: {\"c\":1}\r\n\
 Lambda-Runtime-Cognito-Identity: {\"i\":2}\r\nLambda-Runtime-Aws-Tenant-Id: t\r\n\
 Lambda-Runtime-Invocation-Id: inv\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n";
         let config = Config::default();
-        let ctx = Context::from_head(raw, &parsed(raw), &config).unwrap();
+        let head = parsed(raw);
+        let ctx = Context::from_head(raw, &head, &config).unwrap();
         assert_eq!(ctx.request_id(), "r1");
         assert_eq!(ctx.deadline_ms(), Some(1_542_409_706_888));
         assert_eq!(ctx.remaining_ms(), Some(0), "2018 is in the past");
@@ -193,12 +201,28 @@ Lambda-Runtime-Invocation-Id: inv\r\nContent-Type: text/plain\r\nContent-Length:
         let raw =
             b"HTTP/1.1 200 OK\r\nlambda-runtime-aws-request-id: r2\r\nContent-Length: 0\r\n\r\n";
         let config = Config::default();
-        let ctx = Context::from_head(raw, &parsed(raw), &config).unwrap();
+        let head = parsed(raw);
+        let ctx = Context::from_head(raw, &head, &config).unwrap();
         assert_eq!(ctx.deadline_ms(), None);
         assert_eq!(ctx.remaining_ms(), None);
         assert_eq!(ctx.invoked_function_arn(), None);
         assert_eq!(ctx.trace_id(), None);
         assert_eq!(ctx.invocation_id(), None);
+    }
+
+    #[test]
+    fn with_overrides_one_header_and_keeps_the_others() {
+        let raw = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r3\r\n\
+Lambda-Runtime-Trace-Id: Root=1\r\nLambda-Runtime-Deadline-Ms: 5\r\nContent-Length: 0\r\n\r\n";
+        let config = Config::default();
+        let head = parsed(raw);
+        let ctx = Context::from_head(raw, &head, &config)
+            .unwrap()
+            .with(Header::DeadlineMs, "7");
+        assert_eq!(
+            (ctx.request_id(), ctx.trace_id(), ctx.deadline_ms()),
+            ("r3", Some("Root=1"), Some(7))
+        );
     }
 
     #[test]
@@ -240,7 +264,8 @@ Lambda-Runtime-Invocation-Id: inv\r\nContent-Type: text/plain\r\nContent-Length:
         let raw = b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r\r\n\
 Lambda-Runtime-Client-Context: \xff\xfe\r\nContent-Length: 0\r\n\r\n";
         let config = Config::default();
-        let ctx = Context::from_head(raw, &parsed(raw), &config).unwrap();
+        let head = parsed(raw);
+        let ctx = Context::from_head(raw, &head, &config).unwrap();
         assert_eq!(ctx.client_context(), None);
     }
 }

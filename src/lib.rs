@@ -221,12 +221,10 @@ fn init_failed(error: &Error) -> ! {
     } else {
         error
     };
-    log::log(&[
-        b"init failed: ",
-        error.error_type().as_bytes(),
-        b": ",
-        error.message().as_bytes(),
-    ]);
+    log::log(
+        b"init failed: \x01: \x02",
+        &[error.error_type().as_bytes(), error.message().as_bytes()],
+    );
     runtime::Runtime::from_env().report_init_error(error);
     sys::exit(1)
 }

@@ -3,17 +3,19 @@
 /// The longest line written; longer lines are cut.
 const MAX_LINE: usize = 1024;
 
-/// Writes `tinylambda: ` and the parts as one line, in one `write`. Control characters in
-/// the parts (which may come from the network) become spaces, so a line stays one line.
-/// The line is built on the stack: logging allocates nothing.
+/// Writes `tinylambda: ` and `template` with its `args` (see [`expand`]) as one line, in
+/// one `write`. Control characters in the arguments (which may come from the network)
+/// become spaces, so a line stays one line. The line is built on the stack: logging
+/// allocates nothing.
 #[inline(never)]
-pub(crate) fn log(parts: &[&[u8]]) {
+pub(crate) fn log(template: &[u8], args: &[&[u8]]) {
     const PREFIX: &[u8] = b"tinylambda: ";
     let mut line = [0; MAX_LINE];
-    line[..PREFIX.len()].copy_from_slice(PREFIX);
-    let len = PREFIX.len() + join(&mut line[PREFIX.len()..MAX_LINE - 1], parts);
-    let text = line.get_mut(..len).unwrap_or_default();
-    for b in text.iter_mut() {
+    // One byte short of the line: room for the line break.
+    let body = line.get_mut(..MAX_LINE - 1).unwrap_or_default();
+    let mut len = copy(body, PREFIX);
+    len += expand(body.get_mut(len..).unwrap_or_default(), template, args).0;
+    for b in body.get_mut(..len).unwrap_or_default() {
         if *b < b' ' || *b == 0x7f {
             *b = b' ';
         }
@@ -24,26 +26,52 @@ pub(crate) fn log(parts: &[&[u8]]) {
     crate::sys::write_stderr(line.get(..=len).unwrap_or_default());
 }
 
+/// Copies `template` into `buf`, each byte 1 to 9 in it replaced by `args[byte - 1]` (which
+/// is copied as it is), as much as fits; returns how many bytes were written and whether
+/// that was all. One template in place of the fixed pieces between the values costs a
+/// caller one pointer and length instead of one per piece: log lines and request heads are
+/// written this way.
+pub(crate) fn expand(buf: &mut [u8], template: &[u8], args: &[&[u8]]) -> (usize, bool) {
+    let mut len = 0;
+    let mut whole = true;
+    for b in template {
+        let part = match args.get(usize::from(*b).wrapping_sub(1)) {
+            Some(arg) if *b < 10 => arg,
+            _ => core::slice::from_ref(b),
+        };
+        let copied = copy(buf.get_mut(len..).unwrap_or_default(), part);
+        whole &= copied == part.len();
+        len += copied;
+    }
+    (len, whole)
+}
+
 /// Copies the parts one after the other into `buf`, as many bytes as fit; returns how many
 /// were copied.
 pub(crate) fn join(buf: &mut [u8], parts: &[&[u8]]) -> usize {
     let mut len = 0;
     for part in parts {
-        for &b in *part {
-            let Some(slot) = buf.get_mut(len) else {
-                return len;
-            };
-            *slot = b;
-            len += 1;
-        }
+        len += copy(buf.get_mut(len..).unwrap_or_default(), part);
     }
     len
 }
 
-/// Logs the parts and ends the process with status 1.
+/// Copies `src` to the start of `dst`, as much as fits, and returns how many bytes that
+/// was: `copy_from_slice` without its length check, whose panic path (a formatted message)
+/// costs about 200 bytes.
+pub(crate) fn copy(dst: &mut [u8], src: &[u8]) -> usize {
+    let mut len = 0;
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+        len += 1;
+    }
+    len
+}
+
+/// Logs the line (see [`log`]) and ends the process with status 1.
 #[inline(always)]
-pub(crate) fn fatal(parts: &[&[u8]]) -> ! {
-    log(parts);
+pub(crate) fn fatal(template: &[u8], args: &[&[u8]]) -> ! {
+    log(template, args);
     crate::sys::exit(1)
 }
 
@@ -67,18 +95,16 @@ pub(crate) fn describe_os_error(code: i32, buf: &mut [u8; DESCRIBED]) -> &[u8] {
     };
     let mut digits = [0; 20];
     let digits = crate::request::decimal(u64::from(code.unsigned_abs()), &mut digits);
-    let len = join(buf, &[name, b" (os error ", digits, b")"]);
+    let (len, _) = expand(buf, b"\x01 (os error \x02)", &[name, digits]);
     buf.get(..len).unwrap_or_default()
 }
 
 /// Room for a description of an error (see [`describe_os_error`]).
 pub(crate) const DESCRIBED: usize = 64;
 
-/// `len` zero bytes, grown from an empty vector (what `vec![0; len]` does, but through the
-/// growth path the other buffers use, rather than code of its own).
-#[allow(clippy::slow_vector_initialization)] // On purpose: see above.
+/// `len` zero bytes: `vec![0; len]`, which asks the allocator for zeroed memory, so a large
+/// buffer's pages (fresh from the system, already zero) are not written, nor touched, until
+/// bytes arrive in them.
 pub(crate) fn zeroed(len: usize) -> alloc::vec::Vec<u8> {
-    let mut buf = alloc::vec::Vec::new();
-    buf.resize(len, 0);
-    buf
+    alloc::vec![0; len]
 }

@@ -1,6 +1,6 @@
 //! What a binary without std needs besides the runtime: a C `main`, a panic handler and a
-//! global allocator. [`main!`](crate::main) defines all three; this module holds the two
-//! pieces it uses, for a program that writes them out by hand:
+//! global allocator. [`main!`](crate::main) defines all three; this module holds the pieces
+//! it uses, for a program that writes them out by hand:
 //!
 //! ```ignore
 //! #![no_std]
@@ -26,7 +26,9 @@
 //!     tinylambda::nostd::report_panic(info)
 //! }
 //!
-//! // 3. The allocator: any `GlobalAlloc` (this one is the C library's malloc).
+//! // 3. The allocator: any `GlobalAlloc`. On a static musl target, `tinylambda::heap!()`
+//! //    makes tinylambda's small heap the allocator of Rust and of the C library both
+//! //    (what `main!` does there); anywhere, the C library's malloc:
 //! #[global_allocator]
 //! static ALLOCATOR: tinylambda::nostd::Malloc = tinylambda::nostd::Malloc;
 //! ```
@@ -38,12 +40,16 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::{c_int, c_void};
 use core::fmt;
 
+use crate::sys::heap as sys_heap;
+
 /// Defines what a binary without std needs to run `handler` (a function or closure as for
 /// [`run`](crate::run)) as a Lambda bootstrap: the C `main` the C runtime's start code calls
 /// (it runs the handler forever), a panic handler ([`nostd::report_panic`]: the message and
 /// where it happened on stderr, then exit status 101, which Lambda reports as
-/// `Runtime.ExitError` before it starts a fresh runtime), and a global allocator on the C
-/// library's `malloc` ([`nostd::Malloc`]).
+/// `Runtime.ExitError` before it starts a fresh runtime), and the allocator: on a static
+/// musl target (`x86_64-unknown-linux-musl`, `aarch64-unknown-linux-musl`) tinylambda's
+/// small heap for Rust and the C library both ([`heap!`](crate::heap), [`nostd::Heap`]),
+/// elsewhere the C library's `malloc` ([`nostd::Malloc`]).
 ///
 /// ```ignore
 /// #![no_std]
@@ -60,10 +66,11 @@ use core::fmt;
 /// ```
 ///
 /// The crate needs `#![no_std]` and `#![no_main]`, and `panic = "abort"` in every profile it
-/// builds with. To bring your own allocator or panic handler, write the three pieces out
-/// (see [`nostd`](crate::nostd)).
+/// builds with. To bring your own allocator or panic handler, write the pieces out (see
+/// [`nostd`](crate::nostd)).
 ///
 /// [`nostd::report_panic`]: crate::nostd::report_panic
+/// [`nostd::Heap`]: crate::nostd::Heap
 /// [`nostd::Malloc`]: crate::nostd::Malloc
 #[macro_export]
 macro_rules! main {
@@ -80,9 +87,81 @@ macro_rules! main {
             $crate::nostd::report_panic(info)
         }
 
+        #[cfg(all(target_env = "musl", target_feature = "crt-static"))]
+        $crate::heap!();
+
         /// The C library's `malloc`.
+        #[cfg(not(all(target_env = "musl", target_feature = "crt-static")))]
         #[global_allocator]
         static TINYLAMBDA_ALLOCATOR: $crate::nostd::Malloc = $crate::nostd::Malloc;
+    };
+}
+
+/// Makes tinylambda's small heap ([`nostd::Heap`]) the allocator of the whole program: the
+/// `#[global_allocator]` for Rust, and the C library's `malloc`, `calloc`, `realloc`,
+/// `free`, `aligned_alloc` and `malloc_usable_size` (musl's `posix_memalign`, `memalign`
+/// and `valloc` call `aligned_alloc`), so that the C library (`putenv`, `strdup`...) and any
+/// C code linked in allocate from it too, and musl's own allocator (mallocng, about 7 KiB)
+/// is not linked at all. [`main!`](crate::main) uses it on static musl targets.
+///
+/// For static musl binaries only (`target_env = "musl"` with `crt-static`, the default of
+/// the musl targets): there every call to `malloc` in the program is bound to these
+/// definitions when it is linked, a replacement musl supports (what musl allocates for its
+/// own use goes to its internal allocator and comes back to it). In a dynamically linked
+/// program the C library would keep its own `malloc` for what it hands out, and freeing
+/// that here would corrupt both heaps.
+///
+/// [`nostd::Heap`]: crate::nostd::Heap
+#[macro_export]
+macro_rules! heap {
+    () => {
+        /// tinylambda's heap, for Rust.
+        #[global_allocator]
+        static TINYLAMBDA_HEAP: $crate::nostd::Heap = $crate::nostd::Heap;
+
+        // The C library's allocation functions, on the same heap.
+        const _: () = {
+            #[unsafe(export_name = "malloc")]
+            extern "C" fn tinylambda_malloc(size: usize) -> *mut ::core::ffi::c_void {
+                $crate::nostd::heap::malloc(size)
+            }
+
+            #[unsafe(export_name = "calloc")]
+            extern "C" fn tinylambda_calloc(count: usize, size: usize) -> *mut ::core::ffi::c_void {
+                $crate::nostd::heap::calloc(count, size)
+            }
+
+            #[unsafe(export_name = "realloc")]
+            unsafe extern "C" fn tinylambda_realloc(
+                ptr: *mut ::core::ffi::c_void,
+                size: usize,
+            ) -> *mut ::core::ffi::c_void {
+                // SAFETY: C's contract for `realloc`: `ptr` is null or live from this heap.
+                unsafe { $crate::nostd::heap::realloc(ptr, size) }
+            }
+
+            #[unsafe(export_name = "free")]
+            unsafe extern "C" fn tinylambda_free(ptr: *mut ::core::ffi::c_void) {
+                // SAFETY: C's contract for `free`: `ptr` is null or live from this heap.
+                unsafe { $crate::nostd::heap::free(ptr) }
+            }
+
+            #[unsafe(export_name = "aligned_alloc")]
+            extern "C" fn tinylambda_aligned_alloc(
+                align: usize,
+                size: usize,
+            ) -> *mut ::core::ffi::c_void {
+                $crate::nostd::heap::aligned_alloc(align, size)
+            }
+
+            #[unsafe(export_name = "malloc_usable_size")]
+            unsafe extern "C" fn tinylambda_malloc_usable_size(
+                ptr: *mut ::core::ffi::c_void,
+            ) -> usize {
+                // SAFETY: C's contract: `ptr` is null or live from this heap.
+                unsafe { $crate::nostd::heap::malloc_usable_size(ptr) }
+            }
+        };
     };
 }
 
@@ -100,7 +179,8 @@ const MALLOC_ALIGN: usize = 16;
 
 /// A global allocator on the C library's `malloc`, `calloc`, `realloc` and `free`
 /// (`posix_memalign` for alignments above 16 bytes): what std's `System` allocator does on
-/// Linux. Costs no code of its own beyond the calls.
+/// Linux. Costs no code of its own beyond the calls (and the C library's allocator, which a
+/// static musl binary links: about 7 KiB, see [`Heap`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Malloc;
 
@@ -170,6 +250,119 @@ fn aligned(layout: Layout) -> *mut u8 {
     out.cast()
 }
 
+/// A global allocator on tinylambda's own heap, about 1 KiB of code (1.4 KiB with the C
+/// library's `mmap`, `mremap` and `munmap` it calls) where musl's allocator is about 7 KiB:
+/// blocks of a power of two from 32 bytes to 128 KiB carved from 1 MiB regions of anonymous
+/// memory and reused through one free list per size (never returned to the system), larger
+/// allocations mapped on their own and grown with `mremap` (no copy), one lock, 16 bytes of
+/// header per allocation, and a double free or an overwritten header or free-list link
+/// ending the process with a message. Alignments over 16 cost their size again in padding.
+///
+/// What it does not do that musl's allocator does: give freed small blocks back to the
+/// system, use a block of one size for a request of another, or reset its lock in the
+/// child of a `fork` (POSIX allows such a child of a program with threads only
+/// async-signal-safe calls, which `malloc` is not, until it calls `exec`).
+///
+/// [`heap!`](crate::heap) makes it the allocator of Rust and of the C library both, which
+/// is what removes musl's allocator from a static binary (a `Heap` for Rust alone leaves
+/// the C library's in for its environment functions and the like).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Heap;
+
+// SAFETY: every method returns memory from `sys::heap`, aligned as asked (16 bytes, or
+// shifted into a padded block), or null; `dealloc` and `realloc` pass back only pointers it
+// returned.
+unsafe impl GlobalAlloc for Heap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        sys_heap::aligned(layout.align(), layout.size())
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if layout.align() <= MALLOC_ALIGN {
+            return sys_heap::allocate(layout.size(), true);
+        }
+        let ptr = sys_heap::aligned(layout.align(), layout.size());
+        if !ptr.is_null() {
+            // SAFETY: `ptr` holds `layout.size()` writable bytes.
+            unsafe { ptr.write_bytes(0, layout.size()) };
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: `ptr` came from this allocator and is freed once.
+        unsafe { sys_heap::release(ptr) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= MALLOC_ALIGN {
+            // SAFETY: `ptr` came from this allocator; `resize` keeps 16-byte alignment.
+            return unsafe { sys_heap::resize(ptr, new_size) };
+        }
+        let new = sys_heap::aligned(layout.align(), new_size);
+        if !new.is_null() {
+            // SAFETY: both blocks hold at least the smaller size and are distinct; `ptr`
+            // came from this allocator and is not used again.
+            unsafe {
+                core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                sys_heap::release(ptr);
+            }
+        }
+        new
+    }
+}
+
+/// The C library's allocation functions on [`Heap`]'s memory, which [`heap!`](crate::heap)
+/// exports under their C names. Failures are null with `errno` set to `ENOMEM` (`EINVAL`
+/// for an alignment that is not a power of two), as C requires.
+pub mod heap {
+    use core::ffi::c_void;
+
+    /// `malloc`: `size` bytes aligned to 16 (a unique pointer for 0).
+    pub fn malloc(size: usize) -> *mut c_void {
+        crate::sys::heap::malloc(size)
+    }
+
+    /// `calloc`: `count * size` zeroed bytes; null when the product overflows.
+    pub fn calloc(count: usize, size: usize) -> *mut c_void {
+        crate::sys::heap::calloc(count, size)
+    }
+
+    /// `realloc`: the memory resized, its contents kept up to the smaller size (in place
+    /// when it fits, by moving pages for large ones); `malloc` for null.
+    ///
+    /// # Safety
+    /// `ptr` is null or came from this heap and is not freed; on success it is not used
+    /// again.
+    pub unsafe fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: the caller's promise.
+        unsafe { crate::sys::heap::resize(ptr.cast(), size).cast() }
+    }
+
+    /// `free` (nothing for null).
+    ///
+    /// # Safety
+    /// `ptr` is null or came from this heap and is not freed yet, nor used after.
+    pub unsafe fn free(ptr: *mut c_void) {
+        // SAFETY: the caller's promise.
+        unsafe { crate::sys::heap::release(ptr.cast()) }
+    }
+
+    /// `aligned_alloc`: `size` bytes aligned to `align`, a power of two.
+    pub fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+        crate::sys::heap::aligned_alloc(align, size)
+    }
+
+    /// `malloc_usable_size`: how many bytes the memory at `ptr` holds (0 for null).
+    ///
+    /// # Safety
+    /// `ptr` is null or came from this heap and is not freed.
+    pub unsafe fn malloc_usable_size(ptr: *mut c_void) -> usize {
+        // SAFETY: the caller's promise.
+        unsafe { crate::sys::heap::malloc_usable_size(ptr) }
+    }
+}
+
 /// Writes `tinylambda: panicked at FILE:LINE:COLUMN: MESSAGE` to stderr as one line (a
 /// message longer than the line is cut) and ends the process at once with status 101, as
 /// a panic in a std program does. Lambda reports the invocation as `Runtime.ExitError` and
@@ -190,16 +383,15 @@ pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let (file, line, column) = info
         .location()
         .map_or(("?", 0, 0), |l| (l.file(), l.line(), l.column()));
-    crate::log::log(&[
-        b"panicked at ",
-        file.as_bytes(),
-        b":",
-        crate::request::decimal(u64::from(line), &mut [0; 20]),
-        b":",
-        crate::request::decimal(u64::from(column), &mut [0; 20]),
-        b": ",
-        message,
-    ]);
+    crate::log::log(
+        b"panicked at \x01:\x02:\x03: \x04",
+        &[
+            file.as_bytes(),
+            crate::request::decimal(u64::from(line), &mut [0; 20]),
+            crate::request::decimal(u64::from(column), &mut [0; 20]),
+            message,
+        ],
+    );
     // SAFETY: ends the process without running exit handlers, which may not expect to run
     // on a thread that panicked.
     unsafe { _exit(101) }

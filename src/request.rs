@@ -58,14 +58,29 @@ pub fn valid_request_id(id: &[u8]) -> bool {
         && id.iter().any(|&b| b != b'.')
 }
 
+/// `Host` and `User-Agent` (the authority is argument 1): every request's.
+macro_rules! common {
+    () => {
+        concat!(
+            "Host: \x01\r\nUser-Agent: tinylambda/",
+            env!("CARGO_PKG_VERSION"),
+            "\r\n"
+        )
+    };
+}
+
 /// Writes `GET {prefix}/2018-06-01/runtime/invocation/next` into `buf`.
 pub fn write_next(buf: &mut [u8], prefix: &str, authority: &str) -> Option<usize> {
     let mut w = Cursor::new(buf);
-    w.put(b"GET ");
-    w.put(prefix.as_bytes());
-    w.put(b"/2018-06-01/runtime/invocation/next HTTP/1.1\r\n");
-    w.common(authority);
-    w.put(b"\r\n");
+    w.fill(
+        concat!(
+            "GET \x02/2018-06-01/runtime/invocation/next HTTP/1.1\r\n",
+            common!(),
+            "\r\n"
+        )
+        .as_bytes(),
+        &[authority.as_bytes(), prefix.as_bytes()],
+    );
     w.finish()
 }
 
@@ -80,11 +95,12 @@ pub fn write_post(
     head: &PostHead<'_>,
 ) -> Option<usize> {
     let mut w = Cursor::new(buf);
-    w.put(b"POST ");
-    w.put(prefix.as_bytes());
     match head.post {
         Post::Response(id) | Post::Error(id) => {
-            w.put(b"/2018-06-01/runtime/invocation/");
+            w.fill(
+                b"POST \x01/2018-06-01/runtime/invocation/",
+                &[prefix.as_bytes()],
+            );
             w.put_path_segment(id.as_bytes());
             w.put(if matches!(head.post, Post::Response(_)) {
                 b"/response"
@@ -92,19 +108,26 @@ pub fn write_post(
                 b"/error"
             });
         }
-        Post::InitError => w.put(b"/2018-06-01/runtime/init/error"),
+        Post::InitError => w.fill(
+            b"POST \x01/2018-06-01/runtime/init/error",
+            &[prefix.as_bytes()],
+        ),
     }
-    w.put(b" HTTP/1.1\r\n");
-    w.common(authority);
-    w.put(b"Content-Type: ");
-    w.put(head.content_type.as_bytes());
-    w.put(b"\r\nContent-Length: ");
-    w.put(decimal(head.content_length as u64, &mut [0; 20]));
-    w.put(b"\r\n");
+    w.fill(
+        concat!(
+            " HTTP/1.1\r\n",
+            common!(),
+            "Content-Type: \x02\r\nContent-Length: \x03\r\n"
+        )
+        .as_bytes(),
+        &[
+            authority.as_bytes(),
+            head.content_type.as_bytes(),
+            decimal(head.content_length as u64, &mut [0; 20]),
+        ],
+    );
     if let Some(id) = head.invocation_id {
-        w.put(b"Lambda-Runtime-Invocation-Id: ");
-        w.put(id);
-        w.put(b"\r\n");
+        w.fill(b"Lambda-Runtime-Invocation-Id: \x01\r\n", &[id]);
     }
     if let Some(error_type) = head.error_type {
         w.put(b"Lambda-Runtime-Function-Error-Type: ");
@@ -133,21 +156,22 @@ pub fn write_stream_head(
     invocation_id: Option<&[u8]>,
 ) -> Option<usize> {
     let mut w = Cursor::new(buf);
-    w.put(b"POST ");
-    w.put(prefix.as_bytes());
-    w.put(b"/2018-06-01/runtime/invocation/");
+    w.fill(
+        b"POST \x01/2018-06-01/runtime/invocation/",
+        &[prefix.as_bytes()],
+    );
     w.put_path_segment(request_id.as_bytes());
-    w.put(b"/response HTTP/1.1\r\n");
-    w.common(authority);
-    w.put(b"Content-Type: ");
+    w.fill(
+        concat!("/response HTTP/1.1\r\n", common!(), "Content-Type: ").as_bytes(),
+        &[authority.as_bytes()],
+    );
     w.put_visible(content_type);
-    w.put(b"\r\nLambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\nTrailer: ");
-    w.put(STREAM_TRAILERS.as_bytes());
-    w.put(b"\r\n");
+    w.fill(
+        b"\r\nLambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\nTrailer: \x01\r\n",
+        &[STREAM_TRAILERS.as_bytes()],
+    );
     if let Some(id) = invocation_id {
-        w.put(b"Lambda-Runtime-Invocation-Id: ");
-        w.put(id);
-        w.put(b"\r\n");
+        w.fill(b"Lambda-Runtime-Invocation-Id: \x01\r\n", &[id]);
     }
     w.put(b"\r\n");
     w.finish()
@@ -168,9 +192,7 @@ pub fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> &[u8] {
     for (i, slot) in out.iter_mut().take(digits).enumerate() {
         *slot = hex(((len >> (4 * (digits - 1 - i))) & 15) as u8);
     }
-    if let Some(end) = out.get_mut(digits..digits + 2) {
-        end.copy_from_slice(b"\r\n");
-    }
+    crate::log::copy(out.get_mut(digits..).unwrap_or_default(), b"\r\n");
     out.get(..digits + 2).unwrap_or_default()
 }
 
@@ -193,10 +215,6 @@ pub fn write_error_trailers(
     w.finish()
 }
 
-/// The Extensions API's path, in front of `/extension/...`.
-#[cfg(feature = "graceful-shutdown")]
-const EXTENSION_API: &[u8] = b"/2020-01-01/extension/";
-
 /// Writes `POST {prefix}/2020-01-01/extension/register` for an extension called `name`
 /// with a JSON body of `body_len` bytes into `buf`.
 #[cfg(feature = "graceful-shutdown")]
@@ -208,16 +226,21 @@ pub fn write_extension_register(
     body_len: usize,
 ) -> Option<usize> {
     let mut w = Cursor::new(buf);
-    w.put(b"POST ");
-    w.put(prefix.as_bytes());
-    w.put(EXTENSION_API);
-    w.put(b"register HTTP/1.1\r\n");
-    w.common(authority);
-    w.put(b"Lambda-Extension-Name: ");
-    w.put(name.as_bytes());
-    w.put(b"\r\nContent-Type: application/json\r\nContent-Length: ");
-    w.put(decimal(body_len as u64, &mut [0; 20]));
-    w.put(b"\r\n\r\n");
+    w.fill(
+        concat!(
+            "POST \x02/2020-01-01/extension/register HTTP/1.1\r\n",
+            common!(),
+            "Lambda-Extension-Name: \x03\r\nContent-Type: application/json\r\n",
+            "Content-Length: \x04\r\n\r\n"
+        )
+        .as_bytes(),
+        &[
+            authority.as_bytes(),
+            prefix.as_bytes(),
+            name.as_bytes(),
+            decimal(body_len as u64, &mut [0; 20]),
+        ],
+    );
     w.finish()
 }
 
@@ -231,14 +254,19 @@ pub fn write_extension_next(
     identifier: &str,
 ) -> Option<usize> {
     let mut w = Cursor::new(buf);
-    w.put(b"GET ");
-    w.put(prefix.as_bytes());
-    w.put(EXTENSION_API);
-    w.put(b"event/next HTTP/1.1\r\n");
-    w.common(authority);
-    w.put(b"Lambda-Extension-Identifier: ");
-    w.put(identifier.as_bytes());
-    w.put(b"\r\n\r\n");
+    w.fill(
+        concat!(
+            "GET \x02/2020-01-01/extension/event/next HTTP/1.1\r\n",
+            common!(),
+            "Lambda-Extension-Identifier: \x03\r\n\r\n"
+        )
+        .as_bytes(),
+        &[
+            authority.as_bytes(),
+            prefix.as_bytes(),
+            identifier.as_bytes(),
+        ],
+    );
     w.finish()
 }
 
@@ -286,16 +314,24 @@ impl<'b> Cursor<'b> {
         }
     }
 
-    // Called about twenty times per head: one shared copy is ~700 bytes smaller.
+    // Called from many places: one shared copy is much smaller than each inlined.
     #[inline(never)]
     fn put(&mut self, bytes: &[u8]) {
-        match self.buf.get_mut(self.len..self.len + bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.len += bytes.len();
-            }
-            None => self.overflow = true,
-        }
+        let copied = crate::log::copy(self.buf.get_mut(self.len..).unwrap_or_default(), bytes);
+        self.len += copied;
+        self.overflow |= copied < bytes.len();
+    }
+
+    /// `template` with its `args` (see [`crate::log::expand`]).
+    #[inline(never)]
+    fn fill(&mut self, template: &[u8], args: &[&[u8]]) {
+        let (len, whole) = crate::log::expand(
+            self.buf.get_mut(self.len..).unwrap_or_default(),
+            template,
+            args,
+        );
+        self.len += len;
+        self.overflow |= !whole;
     }
 
     /// `text` without its control characters (CR and LF among them), so a header value
@@ -306,15 +342,6 @@ impl<'b> Cursor<'b> {
                 self.put(&[b]);
             }
         }
-    }
-
-    /// `Host` and `User-Agent`.
-    fn common(&mut self, authority: &str) {
-        self.put(b"Host: ");
-        self.put(authority.as_bytes());
-        self.put(b"\r\nUser-Agent: ");
-        self.put(USER_AGENT.as_bytes());
-        self.put(b"\r\n");
     }
 
     /// Writes `segment` with every byte outside RFC 3986 `pchar` (minus `%`) as `%XX`.

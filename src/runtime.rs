@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::json;
-use crate::log::{DESCRIBED, excerpt, fatal, join, log};
+use crate::log::{DESCRIBED, excerpt, fatal, log};
 use crate::parse::{self, Header};
 use crate::request::{self, Post, PostHead, cut};
 #[cfg(feature = "streaming")]
@@ -71,16 +71,19 @@ impl Runtime {
     /// Reads `AWS_LAMBDA_RUNTIME_API` and the function's configuration. A missing or
     /// malformed endpoint ends the process with one line on stderr.
     pub(crate) fn from_env() -> Runtime {
-        const VAR: &[u8] = b"AWS_LAMBDA_RUNTIME_API";
-        let Some(value) = env::var("AWS_LAMBDA_RUNTIME_API") else {
-            fatal(&[
-                VAR,
-                b" is not set (not on Lambda or an emulator?), or not UTF-8",
-            ])
-        };
+        let mut value = String::new();
+        if !env::var_into(c"AWS_LAMBDA_RUNTIME_API", &mut value) {
+            fatal(
+                b"AWS_LAMBDA_RUNTIME_API is not set (not on Lambda or an emulator?), or not UTF-8",
+                &[],
+            )
+        }
         let endpoint = match Endpoint::parse(&value) {
             Ok(endpoint) => endpoint,
-            Err(e) => fatal(&[VAR, b"=", value.as_bytes(), b" ", e.as_str().as_bytes()]),
+            Err(e) => fatal(
+                b"AWS_LAMBDA_RUNTIME_API=\x01 \x02",
+                &[value.as_bytes(), e.as_str().as_bytes()],
+            ),
         };
         Runtime {
             conn: Conn::new(&endpoint),
@@ -95,7 +98,10 @@ impl Runtime {
     /// Serves invocations until a fatal condition ends the process.
     pub(crate) fn run(&mut self, handler: &mut Handler<'_>) -> ! {
         if self.config.max_concurrency() > 1 {
-            log(&[b"AWS_LAMBDA_MAX_CONCURRENCY > 1: run serves one at a time"]);
+            log(
+                b"AWS_LAMBDA_MAX_CONCURRENCY > 1: run serves one at a time",
+                &[],
+            );
         }
         loop {
             self.invoke(handler);
@@ -119,7 +125,10 @@ impl Runtime {
                 }
             }));
             if !started {
-                log(&[b"cannot start more concurrent loops: serving with fewer"]);
+                log(
+                    b"cannot start more concurrent loops: serving with fewer",
+                    &[],
+                );
                 break;
             }
         }
@@ -145,7 +154,7 @@ impl Runtime {
         } = self;
         let buf = &recv.buf[..];
         let Some(ctx) = Context::from_head(buf, &recv.head, config) else {
-            fatal(&[b"no request id"]);
+            fatal(b"no request id", &[]);
         };
         id.clear();
         id.extend_from_slice(ctx.request_id().as_bytes());
@@ -201,7 +210,7 @@ impl Runtime {
         } = self;
         let buf = &recv.buf[..];
         let Some(ctx) = Context::from_head(buf, &recv.head, config) else {
-            fatal(&[b"no request id"]);
+            fatal(b"no request id", &[]);
         };
         id.clear();
         id.extend_from_slice(ctx.request_id().as_bytes());
@@ -236,12 +245,10 @@ impl Runtime {
         // that has timed out, 413, 500) arrives before the server reads the stream.
         let reply = conn.end_stream(recv, MAX_REPLY_BYTES);
         if let (Some(why), Err(_)) = (broke, reply) {
-            log(&[
-                b"streamed response for ",
-                id,
-                b" broke off: ",
-                why.describe(&mut [0; DESCRIBED]),
-            ]);
+            log(
+                b"streamed response for \x01 broke off: \x02",
+                &[id, why.describe(&mut [0; DESCRIBED])],
+            );
         }
         conclude(reply, recv, id);
     }
@@ -294,12 +301,14 @@ impl Runtime {
                 }
                 _ => (b": ", body),
             };
-            fatal(&[
-                b"GET /next returned ",
-                request::decimal(u64::from(status), &mut [0; 20]),
-                problem,
-                excerpt(detail),
-            ]);
+            fatal(
+                b"GET /next returned \x01\x02\x03",
+                &[
+                    request::decimal(u64::from(status), &mut [0; 20]),
+                    problem,
+                    excerpt(detail),
+                ],
+            );
         }
     }
 
@@ -348,21 +357,16 @@ fn conclude(result: Result<(), Failure>, recv: &Recv, id: &[u8]) {
         Ok(()) => return react(recv, id),
         Err(Failure::Broken { head, why }) => (head, why),
         Err(Failure::Unsent { why, .. } | Failure::NoReply { why, .. }) => {
-            return log(&[
-                b"POST for ",
-                id,
-                b" got no reply (",
-                why.describe(&mut [0; DESCRIBED]),
-                b"); not re-sent",
-            ]);
+            return log(
+                b"POST for \x01 got no reply (\x02); not re-sent",
+                &[id, why.describe(&mut [0; DESCRIBED])],
+            );
         }
     };
-    log(&[
-        b"POST for ",
-        id,
-        b": the reply broke off: ",
-        why.describe(&mut [0; DESCRIBED]),
-    ]);
+    log(
+        b"POST for \x01: the reply broke off: \x02",
+        &[id, why.describe(&mut [0; DESCRIBED])],
+    );
     if head {
         react(recv, id);
     }
@@ -378,18 +382,15 @@ fn react(recv: &Recv, id: &[u8]) {
         return;
     }
     let exit = status >= 500;
-    log(&[
-        b"POST for ",
-        id,
-        b" returned ",
-        request::decimal(u64::from(status), &mut [0; 20]),
-        if exit {
-            b" (exiting): "
-        } else {
-            b" (not retried): "
-        },
-        excerpt(recv.body()),
-    ]);
+    log(
+        b"POST for \x01 returned \x02 (\x03): \x04",
+        &[
+            id,
+            request::decimal(u64::from(status), &mut [0; 20]),
+            if exit { b"exiting" } else { b"not retried" },
+            excerpt(recv.body()),
+        ],
+    );
     if exit {
         crate::sys::exit(1);
     }
@@ -404,12 +405,11 @@ fn invocation_id(recv: &Recv) -> Option<&[u8]> {
 /// Ends the process after a request got no usable reply.
 #[inline(always)]
 fn fail(what: &[u8], why: Why, retried: bool) -> ! {
-    let again: &[u8] = if retried {
-        b" failed twice: "
-    } else {
-        b" failed: "
-    };
-    fatal(&[what, again, why.describe(&mut [0; DESCRIBED])])
+    let twice: &[u8] = if retried { b" twice" } else { b"" };
+    fatal(
+        b"\x01 failed\x02: \x03",
+        &[what, twice, why.describe(&mut [0; DESCRIBED])],
+    )
 }
 
 /// The error reported for an invocation whose event did not arrive whole.
@@ -420,19 +420,10 @@ fn unreadable_event(why: &Why) -> Error {
             "the event is over the 16 MiB limit".into(),
         );
     }
-    let mut message = [0; 29 + DESCRIBED];
-    let len = join(
-        &mut message,
-        &[
-            b"the event could not be read: ",
-            why.describe(&mut [0; DESCRIBED]),
-        ],
-    );
-    let message = message.get(..len).unwrap_or_default();
-    Error::of(
-        "Runtime.InvalidEvent",
-        String::from_utf8_lossy(message).into_owned(),
-    )
+    // Every description is ASCII (fixed texts and digits), so nothing is lost to UTF-8.
+    let mut message = String::from("the event could not be read: ");
+    message.push_str(crate::sys::utf8(why.describe(&mut [0; DESCRIBED])).unwrap_or_default());
+    Error::of("Runtime.InvalidEvent", message)
 }
 
 /// Calls `handler`; with std, a panic that unwinds out of it becomes a [`PANIC_ERROR_TYPE`]

@@ -55,7 +55,10 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
         return;
     };
     let Some(fd) = sys::signals::install() else {
-        return log(&[b"graceful shutdown unavailable: cannot install the SIGTERM handler"]);
+        return log(
+            b"graceful shutdown unavailable: cannot install the SIGTERM handler",
+            &[],
+        );
     };
     let waiter = sys::thread::spawn(Box::new(move || {
         sys::signals::wait(fd);
@@ -63,7 +66,10 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
         sys::exit(0)
     }));
     if !waiter {
-        log(&[b"graceful shutdown unavailable: cannot start its thread"]);
+        log(
+            b"graceful shutdown unavailable: cannot start its thread",
+            &[],
+        );
     }
     // The `/event/next` request stays in flight for the life of the process: the extension
     // is then "waiting", which is all Lambda asks of it. Its connection stays open because
@@ -74,7 +80,10 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
 /// Registers the extension and sends its first `/event/next`; returns its connection.
 /// `None` (after logging why) when that fails.
 fn register() -> Option<Conn> {
-    let value = sys::env::var("AWS_LAMBDA_RUNTIME_API")?;
+    let mut value = alloc::string::String::new();
+    if !sys::env::var_into(c"AWS_LAMBDA_RUNTIME_API", &mut value) {
+        return None;
+    }
     let endpoint = Endpoint::parse(&value).ok()?;
     let mut conn = Conn::new(&endpoint);
     let mut recv = Recv::new();
@@ -91,20 +100,22 @@ fn register() -> Option<Conn> {
         .exchange(&mut recv, Some(REGISTER_BODY), MAX_REPLY_BYTES)
         .is_err()
     {
-        log(&[b"graceful shutdown unavailable: the extension register call failed"]);
+        log(
+            b"graceful shutdown unavailable: the extension register call failed",
+            &[],
+        );
         return None;
     }
     let status = recv.head.status;
     let head = recv.buf.get(..recv.head.len).unwrap_or_default();
     let identifier = parse::find_header(head, "Lambda-Extension-Identifier")
-        .and_then(|id| core::str::from_utf8(id).ok())
+        .and_then(sys::utf8)
         .filter(|id| (200..300).contains(&status) && request::valid_request_id(id.as_bytes()));
     let Some(identifier) = identifier else {
-        log(&[
-            b"graceful shutdown unavailable: the extension register call returned ",
-            request::decimal(u64::from(status), &mut [0; 20]),
-            b" without a usable Lambda-Extension-Identifier",
-        ]);
+        log(
+            b"graceful shutdown unavailable: the extension register call returned \x01 without a usable Lambda-Extension-Identifier",
+            &[request::decimal(u64::from(status), &mut [0; 20])],
+        );
         return None;
     };
     let identifier = identifier.to_owned();
@@ -112,7 +123,10 @@ fn register() -> Option<Conn> {
         request::write_extension_next(buf, prefix, authority, &identifier)
     });
     if conn.send_prepared().is_err() {
-        log(&[b"graceful shutdown unavailable: the extension's /event/next could not be sent"]);
+        log(
+            b"graceful shutdown unavailable: the extension's /event/next could not be sent",
+            &[],
+        );
         return None;
     }
     Some(conn)

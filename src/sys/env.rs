@@ -4,7 +4,7 @@
 //! With std, both go through std's functions (`std::env::var_os`, `set_var`, `remove_var`):
 //! they hold std's environment lock, which `std::env::var` and `Command::spawn` take too, so
 //! any thread that reads the environment through std sees the old value or the new one,
-//! never a mix. Without std there is no such lock: the C library's `getenv`, `setenv` and
+//! never a mix. Without std there is no such lock: the C library's `getenv`, `putenv` and
 //! `unsetenv`.
 //!
 //! What remains unsafe either way is what std's `set_var` documents: code that reads the
@@ -14,20 +14,41 @@
 use alloc::string::String;
 #[cfg(not(feature = "std"))]
 use alloc::vec::Vec;
+use core::ffi::CStr;
 
 /// The variable X-Ray SDKs read the current invocation's trace header from.
-const TRACE_VAR: &str = "_X_AMZN_TRACE_ID";
+#[cfg(any(not(feature = "std"), test))]
+const TRACE_VAR: &CStr = c"_X_AMZN_TRACE_ID";
+/// The same name for std's functions.
+#[cfg(feature = "std")]
+const TRACE_NAME: &str = "_X_AMZN_TRACE_ID";
 
-/// The value of the environment variable `name` (a constant of ours, without `=` or NUL),
-/// or `None` when it is unset or not UTF-8. Costs one lookup and one allocation.
-pub(crate) fn var(name: &str) -> Option<String> {
+/// Appends the value of the environment variable `name` (a constant of ours) to `out`;
+/// false, with `out` untouched, when it is unset or not UTF-8. Costs one lookup and the
+/// copy (no allocation of its own, so that several values can share one string).
+pub(crate) fn var_into(name: &CStr, out: &mut String) -> bool {
     #[cfg(feature = "std")]
     {
-        std::env::var_os(name)?.into_string().ok()
+        #[cfg(unix)]
+        let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes());
+        #[cfg(not(unix))]
+        let Ok(name) = name.to_str() else {
+            return false;
+        };
+        match std::env::var_os(name)
+            .as_ref()
+            .and_then(|value| value.to_str())
+        {
+            Some(value) => {
+                out.push_str(value);
+                true
+            }
+            None => false,
+        }
     }
     #[cfg(not(feature = "std"))]
     {
-        c::var(name)
+        c::var_into(name, out)
     }
 }
 
@@ -40,9 +61,17 @@ pub(crate) struct TraceEnv {
     /// each of their invocations, so it is left alone.
     #[cfg(feature = "concurrent")]
     disabled: bool,
-    /// `value\0`, for `setenv`.
+    /// Two `_X_AMZN_TRACE_ID=value\0` strings for `putenv`, which makes the string itself
+    /// part of the environment: they are written in turn, so the one the environment holds
+    /// is never the one being rewritten.
     #[cfg(not(feature = "std"))]
-    scratch: Vec<u8>,
+    strings: [Vec<u8>; 2],
+    /// Which of `strings` is written next (the other may be in the environment).
+    #[cfg(not(feature = "std"))]
+    next: usize,
+    /// Whether the environment holds one of `strings`.
+    #[cfg(not(feature = "std"))]
+    in_env: bool,
 }
 
 impl TraceEnv {
@@ -52,7 +81,11 @@ impl TraceEnv {
             #[cfg(feature = "concurrent")]
             disabled: false,
             #[cfg(not(feature = "std"))]
-            scratch: Vec::new(),
+            strings: [Vec::new(), Vec::new()],
+            #[cfg(not(feature = "std"))]
+            next: 0,
+            #[cfg(not(feature = "std"))]
+            in_env: false,
         }
     }
 
@@ -63,16 +96,17 @@ impl TraceEnv {
     }
 
     /// Sets the variable to `value`, or removes it for `None` (a value holding a NUL, which
-    /// the parser never lets through, counts as none). Costs std's lock (with std) and the
-    /// C library's `setenv` (one allocation for the new value; musl frees the old one,
-    /// glibc keeps every value it was ever given) or `unsetenv`; no system call.
+    /// the parser never lets through, counts as none). Costs std's lock and `set_var` (with
+    /// std), or the C library's `putenv` of a string of ours, rewritten in place (no
+    /// allocation once it is as long as the longest value), or `unsetenv`; no system call.
     #[inline(never)]
     pub(crate) fn set(&mut self, value: Option<&str>) {
         #[cfg(feature = "concurrent")]
         if self.disabled {
             return;
         }
-        match value.filter(|value| !value.contains('\0')) {
+        // A plain loop: `contains` would link the `memchr` of `core` for this one search.
+        match value.filter(|value| value.bytes().all(|b| b != 0)) {
             Some(value) => {
                 self.put(value);
                 self.present = true;
@@ -90,26 +124,47 @@ impl TraceEnv {
         // SAFETY: std's lock orders this against every reader and writer that goes through
         // std; the name is a constant without `=` or NUL and the value has no NUL. Readers
         // outside std are the documented exception (see the module documentation).
-        unsafe { std::env::set_var(TRACE_VAR, value) };
+        unsafe { std::env::set_var(TRACE_NAME, value) };
     }
 
     #[cfg(feature = "std")]
     fn remove(&mut self) {
         // SAFETY: as in `put`.
-        unsafe { std::env::remove_var(TRACE_VAR) };
+        unsafe { std::env::remove_var(TRACE_NAME) };
     }
 
     #[cfg(not(feature = "std"))]
     fn put(&mut self, value: &str) {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(value.as_bytes());
-        self.scratch.push(0);
-        c::set(TRACE_VAR, &self.scratch);
+        let Some(string) = self.strings.get_mut(self.next) else {
+            return;
+        };
+        // Appends rather than a `push`, whose growth path would be code of its own.
+        string.clear();
+        string.extend_from_slice(b"_X_AMZN_TRACE_ID=");
+        string.extend_from_slice(value.as_bytes());
+        string.extend_from_slice(&[0]);
+        // On success the environment holds this string, and no longer the other, which is
+        // written next; on failure (no memory for a new entry) it holds neither of them.
+        if c::put(string) {
+            self.in_env = true;
+            self.next ^= 1;
+        }
     }
 
     #[cfg(not(feature = "std"))]
     fn remove(&mut self) {
         c::unset(TRACE_VAR);
+        self.in_env = false;
+    }
+}
+
+/// The environment must not keep a string of a `TraceEnv` that is gone.
+#[cfg(not(feature = "std"))]
+impl Drop for TraceEnv {
+    fn drop(&mut self) {
+        if self.in_env {
+            c::unset(TRACE_VAR);
+        }
     }
 }
 
@@ -117,49 +172,48 @@ impl TraceEnv {
 #[cfg(not(feature = "std"))]
 mod c {
     use alloc::string::String;
-    use core::ffi::{c_char, c_int};
+    use core::ffi::{CStr, c_char, c_int};
 
     unsafe extern "C" {
         fn getenv(name: *const c_char) -> *const c_char;
-        fn setenv(name: *const c_char, value: *const c_char, overwrite: c_int) -> c_int;
+        fn putenv(string: *mut c_char) -> c_int;
         fn unsetenv(name: *const c_char) -> c_int;
-        fn strlen(s: *const c_char) -> usize;
     }
 
-    /// `name` with a NUL after it, in a buffer on the stack (the names are ours and short).
-    fn nul_terminated(name: &str) -> [u8; 64] {
-        let mut buf = [0; 64];
-        if let Some(dst) = buf.get_mut(..name.len()).filter(|_| name.len() < 64) {
-            dst.copy_from_slice(name.as_bytes());
-        }
-        buf
-    }
-
-    pub(super) fn var(name: &str) -> Option<String> {
-        let name = nul_terminated(name);
+    pub(super) fn var_into(name: &CStr, out: &mut String) -> bool {
         // SAFETY: `name` is NUL-terminated. Nothing changes the environment meanwhile: the
         // runtime reads its configuration before it starts threads or sets the trace id.
-        let value = unsafe { getenv(name.as_ptr().cast()) };
+        let value = unsafe { getenv(name.as_ptr()) };
         if value.is_null() {
-            return None;
+            return false;
         }
         // SAFETY: `getenv` returned a NUL-terminated string, valid until the environment
         // changes (it is copied at once).
-        let bytes = unsafe { core::slice::from_raw_parts(value.cast::<u8>(), strlen(value)) };
-        core::str::from_utf8(bytes).ok().map(String::from)
+        let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
+        match crate::sys::utf8(bytes) {
+            Some(value) => {
+                out.push_str(value);
+                true
+            }
+            None => false,
+        }
     }
 
-    /// `setenv(name, value)`; `value` ends with its NUL.
-    pub(super) fn set(name: &str, value: &[u8]) {
-        let name = nul_terminated(name);
-        // SAFETY: both strings are NUL-terminated; `setenv` copies them.
-        unsafe { setenv(name.as_ptr().cast(), value.as_ptr().cast(), 1) };
+    /// `putenv(string)`: `string` (`NAME=value`, ending with its NUL) becomes part of the
+    /// environment, until `unsetenv` or another `putenv` of the name replaces it; the
+    /// caller neither changes nor frees it until then. False when it could not be added.
+    pub(super) fn put(string: &mut [u8]) -> bool {
+        if string.last() != Some(&0) {
+            return false;
+        }
+        // SAFETY: `string` is NUL-terminated, and the caller keeps it unchanged and alive
+        // for as long as the environment holds it.
+        unsafe { putenv(string.as_mut_ptr().cast()) == 0 }
     }
 
-    pub(super) fn unset(name: &str) {
-        let name = nul_terminated(name);
+    pub(super) fn unset(name: &CStr) {
         // SAFETY: `name` is NUL-terminated.
-        unsafe { unsetenv(name.as_ptr().cast()) };
+        unsafe { unsetenv(name.as_ptr()) };
     }
 }
 
@@ -170,7 +224,10 @@ mod tests {
     // One test only: the environment is process-wide and tests run in parallel threads.
     #[test]
     fn trace_id_is_set_rewritten_and_removed() {
-        let read = || var(TRACE_VAR);
+        let read = || {
+            let mut value = String::new();
+            var_into(TRACE_VAR, &mut value).then_some(value)
+        };
         let mut env = TraceEnv::new();
         env.set(Some("Root=1-a;Parent=b;Sampled=1"));
         assert_eq!(read().as_deref(), Some("Root=1-a;Parent=b;Sampled=1"));

@@ -9,17 +9,20 @@
 //! - Whether a kept-alive connection is still open is one `recv(MSG_PEEK | MSG_DONTWAIT)`:
 //!   with std it takes three system calls (non-blocking on, peek, non-blocking off).
 //! - The connection is a socket of our own (`socket` with `SOCK_CLOEXEC`, `connect`,
-//!   `setsockopt(TCP_NODELAY)`, `close` on drop) rather than a `TcpStream`, and its `writev`
-//!   and `recv` are the calls `TcpStream` makes, all with the error as the plain `errno`
-//!   number: an `io::Error` costs code to decode and drop at every call, and std's connect
-//!   brings its own copy of the address conversion and error paths.
+//!   `setsockopt(TCP_NODELAY)`, `close` on drop) rather than a `TcpStream`, its writes a
+//!   vectored `sendmsg` with `MSG_NOSIGNAL` and its reads `recv`, all with the error as the
+//!   plain `errno` number: an `io::Error` costs code to decode and drop at every call, and
+//!   std's connect brings its own copy of the address conversion and error paths.
+//!   `MSG_NOSIGNAL` makes a write to a connection the server has reset fail with `EPIPE`
+//!   instead of raising `SIGPIPE`, whose default action ends the process: std ignores the
+//!   signal for the whole process before `main`, a program without std does not.
 //! - An IP address in `AWS_LAMBDA_RUNTIME_API` is read with `inet_pton`: `str::parse` links
 //!   std's address parser (about 2 KiB), the C library's is about 700 bytes.
 //!
 //! The constants are Linux's (the same on x86_64 and aarch64).
 
 use core::ffi::{c_char, c_int, c_void};
-use core::net::{IpAddr, SocketAddr};
+use core::net::SocketAddr;
 
 use super::IoVec;
 
@@ -27,7 +30,7 @@ unsafe extern "C" {
     pub(super) fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
     fn poll(fds: *mut c_void, nfds: usize, timeout_ms: c_int) -> c_int;
     fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
-    fn sendmsg(fd: c_int, message: *const MsgHdr, flags: c_int) -> isize;
+    fn sendmsg(fd: c_int, message: *const MsgHdr<'_>, flags: c_int) -> isize;
     fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
     fn connect(fd: c_int, addr: *const u8, len: u32) -> c_int;
     fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: u32) -> c_int;
@@ -76,19 +79,6 @@ impl Drop for Socket {
     }
 }
 
-/// `struct msghdr` on 64-bit Linux (glibc's `size_t` lengths; musl's `int` lengths with
-/// zero padding after them lay out the same for values this small).
-#[repr(C)]
-struct MsgHdr<'a> {
-    name: *const c_void,
-    name_len: u32,
-    iov: *const IoVec<'a>,
-    iov_len: usize,
-    control: *const c_void,
-    control_len: usize,
-    flags: c_int,
-}
-
 /// `struct sockaddr_in6`, and `struct sockaddr_in` in its first 16 bytes: the IPv4 address
 /// is where IPv6 has its flow label, and the rest is zero.
 #[repr(C)]
@@ -101,31 +91,63 @@ struct SockAddr {
     scope_id: u32,
 }
 
+/// `struct msghdr` on 64-bit Linux (glibc has the lengths as `size_t`; musl as an `int`
+/// or `socklen_t` and padding, which on these little-endian targets is the same bytes).
+#[repr(C)]
+struct MsgHdr<'a> {
+    name: *mut c_void,
+    name_len: u32,
+    iov: *const IoVec<'a>,
+    iov_len: usize,
+    control: *mut c_void,
+    control_len: usize,
+    flags: c_int,
+}
+
+impl SockAddr {
+    /// The address of `family` with `port`, all else zero.
+    fn new(family: u16, port: u16) -> Self {
+        SockAddr {
+            family,
+            port: port.to_be_bytes(),
+            word: [0; 4],
+            addr6: [0; 16],
+            scope_id: 0,
+        }
+    }
+
+    /// How many bytes of it `connect` reads: `sockaddr_in6` or `sockaddr_in`.
+    fn len(&self) -> u32 {
+        if self.family == AF_INET6 { 28 } else { 16 }
+    }
+}
+
 impl Socket {
     /// Connects a close-on-exec TCP socket to `addr` and sets `TCP_NODELAY` on it, as
     /// `TcpStream::connect` and `set_nodelay` do, with the error as a plain OS error number.
+    #[cfg_attr(not(any(feature = "resolve", test)), allow(dead_code))]
     pub(crate) fn connect(addr: &SocketAddr) -> Result<Socket, c_int> {
+        let raw = match addr {
+            SocketAddr::V4(a) => SockAddr {
+                word: a.ip().octets(),
+                ..SockAddr::new(AF_INET, a.port())
+            },
+            SocketAddr::V6(a) => SockAddr {
+                word: a.flowinfo().to_be_bytes(),
+                addr6: a.ip().octets(),
+                scope_id: a.scope_id(),
+                ..SockAddr::new(AF_INET6, a.port())
+            },
+        };
+        Socket::connect_raw(&raw)
+    }
+
+    /// [`Socket::connect`] for an address already in the C library's form.
+    fn connect_raw(raw: &SockAddr) -> Result<Socket, c_int> {
         const SOCK_STREAM: c_int = 1;
         const SOCK_CLOEXEC: c_int = 0o2000000;
         const IPPROTO_TCP: c_int = 6;
         const TCP_NODELAY: c_int = 1;
-        let (family, word, addr6, scope_id, len) = match addr {
-            SocketAddr::V4(a) => (AF_INET, a.ip().octets(), [0; 16], 0, 16),
-            SocketAddr::V6(a) => (
-                AF_INET6,
-                a.flowinfo().to_be_bytes(),
-                a.ip().octets(),
-                a.scope_id(),
-                28,
-            ),
-        };
-        let raw = SockAddr {
-            family,
-            port: addr.port().to_be_bytes(),
-            word,
-            addr6,
-            scope_id,
-        };
         // SAFETY: plain system call; a failure is a negative return.
         let fd = unsafe { socket(c_int::from(raw.family), SOCK_STREAM | SOCK_CLOEXEC, 0) };
         if fd < 0 {
@@ -133,7 +155,7 @@ impl Socket {
         }
         let socket = Socket(fd);
         // SAFETY: `raw` holds a socket address of `len` bytes of the socket's family.
-        if unsafe { connect(fd, (&raw const raw).cast(), len) } != 0 {
+        if unsafe { connect(fd, (&raw const *raw).cast(), raw.len()) } != 0 {
             return Err(errno());
         }
         let on: c_int = 1;
@@ -143,24 +165,24 @@ impl Socket {
         Ok(socket)
     }
 
-    /// Writes the `slices` with one `sendmsg` (a `writev` that takes flags), with the error
-    /// as a plain OS error number (no `io::Error` to decode and drop). `MSG_NOSIGNAL`: a
-    /// connection the server has reset is the error `EPIPE`, not the signal `SIGPIPE`,
-    /// which would end a program without std (std ignores `SIGPIPE` at start; a C program
-    /// does not). `Err(EINTR)` means "call again".
+    /// Writes the `slices` with one `sendmsg`, as `TcpStream::write_vectored` does with
+    /// `writev`, but with the error as a plain OS error number (no `io::Error` to decode and
+    /// drop) and `MSG_NOSIGNAL`: a connection the server has reset is `Err(EPIPE)`, never a
+    /// `SIGPIPE` that ends a program without std. `Err(EINTR)` means "call again".
     pub(crate) fn write_vectored(&self, slices: &[IoVec<'_>]) -> Result<usize, c_int> {
         const MSG_NOSIGNAL: c_int = 0x4000;
         let message = MsgHdr {
-            name: core::ptr::null(),
+            name: core::ptr::null_mut(),
             name_len: 0,
             iov: slices.as_ptr(),
             iov_len: slices.len(),
-            control: core::ptr::null(),
+            control: core::ptr::null_mut(),
             control_len: 0,
             flags: 0,
         };
-        // SAFETY: `message` is a `struct msghdr` whose `IoVec`s (`struct iovec`'s layout)
-        // are live for the call; a bad descriptor is an error return.
+        // SAFETY: `message` is a `struct msghdr` with no address and no control data whose
+        // `IoVec`s (laid out as `struct iovec`) are live for the call; a bad descriptor is
+        // an error return.
         let n = unsafe { sendmsg(self.0, &message, MSG_NOSIGNAL) };
         usize::try_from(n).map_err(|_| errno())
     }
@@ -192,25 +214,43 @@ impl Socket {
     }
 }
 
-/// The IP address `text` is, in the standard forms (`127.0.0.1`, `::1`, `::ffff:1.2.3.4`),
-/// or `None`: the C library's `inet_pton`, where `str::parse` would bring its own parser.
-pub(crate) fn parse_ip(text: &str) -> Option<IpAddr> {
+/// Connects to `host` when it is an IP address (Lambda gives `127.0.0.1:9001`), in the
+/// standard forms (`127.0.0.1`, `::1`, `::ffff:1.2.3.4`), or `localhost` (127.0.0.1, then
+/// ::1; the last error when neither accepts); `None` for anything else. The address is read
+/// by the C library's `inet_pton` straight into the socket address: `str::parse` would
+/// bring its own parser (about 2 KiB), and `core::net`'s types their conversions.
+pub(crate) fn open(host: &str, port: u16) -> Option<Result<Socket, c_int>> {
+    let mut v4 = SockAddr::new(AF_INET, port);
+    let mut v6 = SockAddr::new(AF_INET6, port);
+    match parse_ip(host, &mut v4, &mut v6) {
+        Some(family) if family == AF_INET => Some(Socket::connect_raw(&v4)),
+        Some(_) => Some(Socket::connect_raw(&v6)),
+        None if crate::parse::eq_lowercase(host.as_bytes(), b"localhost") => {
+            v4.word = [127, 0, 0, 1];
+            v6.addr6[15] = 1;
+            Some(Socket::connect_raw(&v4).or_else(|_| Socket::connect_raw(&v6)))
+        }
+        None => None,
+    }
+}
+
+/// Reads `text` as an IPv4 address into `v4` or an IPv6 one into `v6` and returns which
+/// family it was; `None` when it is neither.
+fn parse_ip(text: &str, v4: &mut SockAddr, v6: &mut SockAddr) -> Option<u16> {
     // Longer than any address's text (45 bytes at most), with room for the NUL.
     let mut nul_terminated = [0u8; 64];
-    nul_terminated
-        .get_mut(..text.len())
-        .filter(|_| text.len() < 64)?
-        .copy_from_slice(text.as_bytes());
+    if text.len() >= 64 {
+        return None;
+    }
+    crate::log::copy(&mut nul_terminated, text.as_bytes());
     let src = nul_terminated.as_ptr().cast();
-    let mut v4 = [0u8; 4];
-    let mut v6 = [0u8; 16];
     // SAFETY: `src` is NUL-terminated and each destination has the size of its family's
     // address.
-    if unsafe { inet_pton(AF_INET.into(), src, v4.as_mut_ptr().cast()) } == 1 {
-        Some(v4.into())
+    if unsafe { inet_pton(AF_INET.into(), src, v4.word.as_mut_ptr().cast()) } == 1 {
+        Some(AF_INET)
     // SAFETY: as above.
-    } else if unsafe { inet_pton(AF_INET6.into(), src, v6.as_mut_ptr().cast()) } == 1 {
-        Some(v6.into())
+    } else if unsafe { inet_pton(AF_INET6.into(), src, v6.addr6.as_mut_ptr().cast()) } == 1 {
+        Some(AF_INET6)
     } else {
         None
     }
@@ -253,6 +293,17 @@ pub(super) fn realtime_ms() -> u64 {
 mod tests {
     use super::*;
 
+    use core::net::IpAddr;
+
+    /// The address `text` is, as `core::net` has it.
+    fn ip(text: &str) -> Option<IpAddr> {
+        let (mut v4, mut v6) = (SockAddr::new(AF_INET, 1), SockAddr::new(AF_INET6, 1));
+        match parse_ip(text, &mut v4, &mut v6)? {
+            AF_INET => Some(v4.word.into()),
+            _ => Some(v6.addr6.into()),
+        }
+    }
+
     #[test]
     fn ip_addresses_parse_as_std_parses_them() {
         for text in [
@@ -263,7 +314,7 @@ mod tests {
             "fe80::1:2",
             "::ffff:1.2.3.4",
         ] {
-            assert_eq!(parse_ip(text), text.parse().ok(), "{text}");
+            assert_eq!(ip(text), text.parse().ok(), "{text}");
         }
         for text in [
             "",
@@ -275,10 +326,10 @@ mod tests {
             "[::1]",
             "1::2::3",
         ] {
-            assert_eq!(parse_ip(text), None, "{text}");
+            assert_eq!(ip(text), None, "{text}");
         }
-        assert_eq!(parse_ip(&"1".repeat(100)), None);
-        assert_eq!(parse_ip(&format!("::{}", "0".repeat(70))), None);
+        assert_eq!(ip(&"1".repeat(100)), None);
+        assert_eq!(ip(&format!("::{}", "0".repeat(70))), None);
     }
 
     #[test]

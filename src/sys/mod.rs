@@ -11,6 +11,8 @@
 //! - [`env`]: the environment (configuration reads, `_X_AMZN_TRACE_ID`): through std's
 //!   functions when std is there (they hold std's environment lock), through the C
 //!   library's without it.
+//! - [`heap`]: on Linux, the small allocator [`crate::main!`] gives a static musl program
+//!   without std, for Rust and the C library both, in place of musl's own.
 //! - [`thread`] and [`signals`], for the opt-in features.
 //!
 //! Exiting and the wall clock are here too: std's when std is there (its exit flushes
@@ -36,6 +38,8 @@ mod portable;
 pub(crate) use portable::*;
 
 pub(crate) mod env;
+#[cfg(target_os = "linux")]
+pub(crate) mod heap;
 #[cfg(feature = "graceful-shutdown")]
 pub(crate) mod signals;
 #[cfg(any(feature = "graceful-shutdown", feature = "concurrent"))]
@@ -113,5 +117,90 @@ pub(crate) fn now_ms() -> u64 {
     #[cfg(not(feature = "std"))]
     {
         linux::realtime_ms()
+    }
+}
+
+/// `bytes` as text when they are valid UTF-8: `core::str::from_utf8` with std (which links it
+/// anyway), a plain validator of about 200 bytes without (core's, built for speed on long
+/// text, is about 500: the runtime only checks header values and short variables).
+pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
+    #[cfg(feature = "std")]
+    {
+        core::str::from_utf8(bytes).ok()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        // SAFETY: checked to be valid UTF-8 just before.
+        valid_utf8(bytes).then(|| unsafe { core::str::from_utf8_unchecked(bytes) })
+    }
+}
+
+/// Whether `bytes` are valid UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
+#[cfg_attr(feature = "std", allow(dead_code))]
+fn valid_utf8(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Some((&first, tail)) = rest.split_first() {
+        rest = tail;
+        // The length of the sequence and the least code point it may encode.
+        let (len, least) = match first {
+            0..=0x7f => continue,
+            0xc2..=0xdf => (1, 0x80),
+            0xe0..=0xef => (2, 0x800),
+            0xf0..=0xf4 => (3, 0x1_0000),
+            _ => return false,
+        };
+        let mut code = u32::from(first) & (0x3f >> len);
+        for _ in 0..len {
+            match rest.split_first() {
+                Some((&next, tail)) if next & 0xc0 == 0x80 => {
+                    code = code << 6 | u32::from(next & 0x3f);
+                    rest = tail;
+                }
+                _ => return false,
+            }
+        }
+        if code < least || code > 0x10_ffff || (0xd800..0xe000).contains(&code) {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_validation_agrees_with_core() {
+        let agree = |bytes: &[u8]| {
+            assert_eq!(
+                valid_utf8(bytes),
+                core::str::from_utf8(bytes).is_ok(),
+                "{bytes:x?}"
+            );
+            assert_eq!(utf8(bytes), core::str::from_utf8(bytes).ok());
+        };
+        for a in 0..=255u8 {
+            agree(&[a]);
+            for b in 0..=255u8 {
+                agree(&[a, b]);
+                agree(&[b'x', a, b]);
+                if a >= 0xe0 {
+                    for c in 0x70..=0xc0u8 {
+                        agree(&[a, b, c]);
+                        agree(&[a, b, c, 0x80]);
+                        agree(&[a, b, c, 0xbf, b'z']);
+                    }
+                }
+            }
+        }
+        for text in [
+            "",
+            "plain",
+            "caf\u{e9}",
+            "\u{7ff}\u{800}\u{ffff}\u{10000}\u{10ffff}",
+        ] {
+            agree(text.as_bytes());
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! `--cfg tinylambda_portable` selects this on Linux too, so the test suite can run on it.
 
 use std::io::{ErrorKind, IoSlice, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 
 use super::IoVec;
 
@@ -68,9 +68,24 @@ impl Socket {
     }
 }
 
-/// The IP address `text` is, or `None`.
-pub(crate) fn parse_ip(text: &str) -> Option<IpAddr> {
-    text.parse().ok()
+/// Connects to `host` when it is an IP address, or `localhost` (127.0.0.1, then ::1; the last
+/// error when neither accepts); `None` for anything else.
+pub(crate) fn open(host: &str, port: u16) -> Option<Result<Socket, i32>> {
+    let ips: [IpAddr; 2] = match host.parse() {
+        Ok(ip) => [ip, ip],
+        Err(_) if host.eq_ignore_ascii_case("localhost") => {
+            [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
+        }
+        Err(_) => return None,
+    };
+    let [first, second] = ips.map(|ip| SocketAddr::new(ip, port));
+    Some(Socket::connect(&first).or_else(|e| {
+        if first == second {
+            Err(e)
+        } else {
+            Socket::connect(&second)
+        }
+    }))
 }
 
 /// Sleeps for `ms` milliseconds.
