@@ -119,10 +119,10 @@ fn managed_runtime() -> ! {
         let event = String::from_utf8_lossy(unword(event)).into_owned();
         let pid = std::process::id().to_string().into_bytes();
         if event == "hang" {
-            std::fs::write(dir.join("started-hang"), b"")?;
+            std::fs::write(dir.join("started-hang"), b"").map_err(|e| e.to_string())?;
             std::thread::sleep(LIMIT);
         } else if let Some(name) = event.strip_prefix("gated:") {
-            std::fs::write(dir.join(format!("started-{name}")), b"")?;
+            std::fs::write(dir.join(format!("started-{name}")), b"").map_err(|e| e.to_string())?;
             file_appears(&dir.join(format!("go-{name}")));
         }
         Ok(pid)

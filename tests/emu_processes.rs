@@ -36,7 +36,8 @@ fn child() {
                         .args(["-c", "sleep 0.05 </dev/null >/dev/null 2>&1 & echo $!"])
                         .process_group(0)
                         .stdin(Stdio::null())
-                        .output()?;
+                        .output()
+                        .map_err(|e| e.to_string())?;
                     Ok(output.stdout.trim_ascii().to_vec())
                 }
                 // A long-lived server in a process group of its own, not waited for (and
@@ -48,7 +49,8 @@ fn child() {
                         .stdin(Stdio::null())
                         .stdout(Stdio::null())
                         .stderr(Stdio::null())
-                        .spawn()?;
+                        .spawn()
+                        .map_err(|e| e.to_string())?;
                     Ok(server.id().to_string().into_bytes())
                 }
                 b"hang" => {

@@ -29,7 +29,7 @@ fn child() {
         "stream-then-error" => stream_then_error_runtime(),
         "bad-mode" => bad_mode_runtime(),
         "cwd" => tinylambda::run(|_: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
-            let cwd = std::env::current_dir()?;
+            let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
             let root = std::env::var("LAMBDA_TASK_ROOT").unwrap_or_default();
             Ok(format!("cwd={}\nroot={root}", cwd.display()).into_bytes())
         }),
