@@ -34,7 +34,14 @@
 //! ```
 //!
 //! Every profile the binary is built with needs `panic = "abort"` (without std nothing can
-//! unwind): `[profile.dev]` and `[profile.release]` as well as `tiny`.
+//! unwind): `[profile.dev]` and `[profile.release]` as well as `tiny`. Profiles without
+//! link-time optimisation also need a `rust_eh_personality` symbol, which `core` as the
+//! toolchain ships refers to although nothing calls it:
+//!
+//! ```ignore
+//! #[unsafe(no_mangle)]
+//! extern "C" fn rust_eh_personality() {}
+//! ```
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::{c_int, c_void};
@@ -86,6 +93,12 @@ macro_rules! main {
         fn tinylambda_panic(info: &::core::panic::PanicInfo<'_>) -> ! {
             $crate::nostd::report_panic(info)
         }
+
+        /// Never called (nothing unwinds without std), but `core` as the toolchain ships it
+        /// refers to it: builds without link-time optimisation (`dev`, `release`) do not
+        /// link without it. The `tiny` profile drops it with the rest of the unused code.
+        #[unsafe(no_mangle)]
+        extern "C" fn rust_eh_personality() {}
 
         #[cfg(all(target_env = "musl", target_feature = "crt-static"))]
         $crate::heap!();
