@@ -18,8 +18,10 @@ const VARS: [&CStr; FIELDS] = [
     c"AWS_LAMBDA_INITIALIZATION_TYPE",
     c"AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
     c"AWS_LAMBDA_MAX_CONCURRENCY",
+    c"AWS_LAMBDA_LOG_FORMAT",
+    c"AWS_LAMBDA_LOG_LEVEL",
 ];
-const FIELDS: usize = 10;
+const FIELDS: usize = 12;
 
 const NAME: usize = 0;
 const VERSION: usize = 1;
@@ -31,6 +33,8 @@ const REGION: usize = 6;
 const INIT_TYPE: usize = 7;
 const MEMORY: usize = 8;
 const CONCURRENCY: usize = 9;
+const LOG_FORMAT: usize = 10;
+const LOG_LEVEL: usize = 11;
 
 /// The span of a variable that is unset (or not UTF-8): it selects nothing.
 const UNSET: (u32, u32) = (1, 0);
@@ -67,8 +71,9 @@ impl Config {
     /// Reads `AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_FUNCTION_VERSION`,
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, `AWS_LAMBDA_LOG_GROUP_NAME`,
     /// `AWS_LAMBDA_LOG_STREAM_NAME`, `_HANDLER`, `LAMBDA_TASK_ROOT`, `AWS_REGION`,
-    /// `AWS_LAMBDA_INITIALIZATION_TYPE` and `AWS_LAMBDA_MAX_CONCURRENCY`. Costs ten
-    /// environment lookups and one string for all the values; [`crate::run`] does it once.
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`, `AWS_LAMBDA_MAX_CONCURRENCY`,
+    /// `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL`. Costs twelve environment lookups
+    /// and one string for all the values; [`crate::run`] does it once.
     pub fn from_env() -> Self {
         let mut config = Config::default();
         for (span, name) in config.spans.iter_mut().zip(VARS) {
@@ -114,6 +119,16 @@ impl Config {
     /// `AWS_LAMBDA_LOG_STREAM_NAME`, or empty.
     pub fn log_stream(&self) -> &str {
         self.text(LOG_STREAM, "")
+    }
+
+    /// `AWS_LAMBDA_LOG_FORMAT` (`Text` or `JSON`, Lambda's logging controls), or empty.
+    pub fn log_format(&self) -> &str {
+        self.text(LOG_FORMAT, "")
+    }
+
+    /// `AWS_LAMBDA_LOG_LEVEL` (`TRACE` to `FATAL`), or empty.
+    pub fn log_level(&self) -> &str {
+        self.text(LOG_LEVEL, "")
     }
 
     /// `_HANDLER`, the handler string configured for the function, or empty.
@@ -189,18 +204,12 @@ mod tests {
     fn set_empty_and_unset_values_are_told_apart() {
         let config = Config {
             text: "my-fn".into(),
-            spans: [
-                (0, 5),
-                (5, 5),
-                UNSET,
-                UNSET,
-                UNSET,
-                UNSET,
-                UNSET,
-                UNSET,
-                UNSET,
-                UNSET,
-            ],
+            spans: {
+                let mut spans = [UNSET; FIELDS];
+                spans[NAME] = (0, 5);
+                spans[VERSION] = (5, 5);
+                spans
+            },
             ..Config::default()
         };
         assert_eq!(

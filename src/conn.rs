@@ -80,7 +80,7 @@ pub(crate) struct Recv {
 impl Recv {
     pub(crate) fn new() -> Self {
         Recv {
-            buf: crate::log::zeroed(RECV_START),
+            buf: crate::bytes::zeroed(RECV_START),
             filled: 0,
             head: Head::EMPTY,
             body: 0..0,
@@ -139,8 +139,8 @@ impl Conn {
             authority: endpoint.authority.to_owned(),
             stream: None,
             reused: false,
-            next: crate::log::zeroed(256),
-            head: crate::log::zeroed(512),
+            next: crate::bytes::zeroed(256),
+            head: crate::bytes::zeroed(512),
             head_len: 0,
         };
         let (prefix, authority) = (&conn.prefix, &conn.authority);

@@ -128,6 +128,46 @@ impl<'a> Context<'a> {
         self.value(Header::ContentType)
     }
 
+    /// Writes `message` to the function's log at `level`, about this invocation: in JSON
+    /// (`AWS_LAMBDA_LOG_FORMAT=JSON`) one object per line with `timestamp`, `level`,
+    /// `requestId`, `tenantId` (when the invocation has one) and `message`, which Lambda
+    /// filters by level; in text `TIMESTAMP\tREQUEST_ID\tLEVEL\tmessage`, the line managed
+    /// runtimes write (line breaks in the message become carriage returns, so it stays one
+    /// log event). Below `AWS_LAMBDA_LOG_LEVEL` (default `INFO`) nothing is written, read or
+    /// allocated.
+    ///
+    /// Cost: no allocation, no `core::fmt`, one `write` per line of at most 4,096 bytes; a
+    /// longer message is written as several lines, each a whole record (see
+    /// [`crate::log`]).
+    pub fn log(&self, level: crate::Level, message: &str) {
+        crate::log_for(level, self.request_id, self.tenant_id(), message);
+    }
+
+    /// [`Context::log`] at `TRACE`.
+    pub fn trace(&self, message: &str) {
+        self.log(crate::Level::Trace, message);
+    }
+
+    /// [`Context::log`] at `DEBUG`.
+    pub fn debug(&self, message: &str) {
+        self.log(crate::Level::Debug, message);
+    }
+
+    /// [`Context::log`] at `INFO`.
+    pub fn info(&self, message: &str) {
+        self.log(crate::Level::Info, message);
+    }
+
+    /// [`Context::log`] at `WARN`.
+    pub fn warn(&self, message: &str) {
+        self.log(crate::Level::Warn, message);
+    }
+
+    /// [`Context::log`] at `ERROR`.
+    pub fn error(&self, message: &str) {
+        self.log(crate::Level::Error, message);
+    }
+
     /// The function's configuration.
     pub fn config(&self) -> &'a Config {
         self.config

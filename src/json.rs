@@ -71,28 +71,51 @@ pub fn push_base64(out: &mut Vec<u8>, data: &[u8]) {
     }
 }
 
-/// Appends `s` as a JSON string literal, quotes included.
+/// Appends `s` as a JSON string literal, quotes included (escaped by [`escape_into`]).
 pub fn push_string(out: &mut Vec<u8>, s: &str) {
-    use crate::request::hex;
     out.extend_from_slice(b"\"");
-    let mut rest = s.as_bytes();
-    while let Some(i) = rest
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < b' ')
-    {
-        let (plain, special) = rest.split_at_checked(i).unwrap_or_default();
-        out.extend_from_slice(plain);
-        let Some((&b, tail)) = special.split_first() else {
+    let mut rest = s;
+    let mut chunk = [0u8; 256];
+    while !rest.is_empty() {
+        let (read, written) = escape_into(rest, &mut chunk);
+        out.extend_from_slice(chunk.get(..written).unwrap_or_default());
+        rest = rest.get(read..).unwrap_or_default();
+    }
+    out.extend_from_slice(b"\"");
+}
+
+/// Writes as much of `s` as fits in `dst`, JSON-escaped (without quotes), whole characters
+/// and whole escapes only; returns how many bytes of `s` that took and how many it wrote.
+/// Quotes and backslashes get a backslash, every control character becomes `\u00XX` (hex in
+/// upper case), all other UTF-8 is kept as it is. `dst` needs 6 bytes for any progress.
+pub fn escape_into(s: &str, dst: &mut [u8]) -> (usize, usize) {
+    use crate::request::hex;
+    let src = s.as_bytes();
+    let (mut read, mut written) = (0, 0);
+    while let Some(&b) = src.get(read) {
+        let escaped = [b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b & 15)];
+        let (out, len): (&[u8], usize) = match b {
+            b'"' | b'\\' => (&[b'\\', b][..], 1),
+            0..=0x1f => (&escaped[..], 1),
+            // A character's first byte says how long it is (`s` is UTF-8).
+            _ => {
+                let len = match b {
+                    0xf0.. => 4,
+                    0xe0.. => 3,
+                    0xc0.. => 2,
+                    _ => 1,
+                };
+                (src.get(read..read + len).unwrap_or_default(), len)
+            }
+        };
+        let Some(slot) = dst.get_mut(written..written + out.len()) else {
             break;
         };
-        match b {
-            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-            _ => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b & 15)]),
-        }
-        rest = tail;
+        crate::bytes::copy(slot, out);
+        written += out.len();
+        read += len;
     }
-    out.extend_from_slice(rest);
-    out.extend_from_slice(b"\"");
+    (read, written)
 }
 
 #[cfg(test)]

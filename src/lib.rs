@@ -59,6 +59,7 @@
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod bytes;
 mod config;
 mod conn;
 mod context;
@@ -66,6 +67,7 @@ pub mod endpoint;
 mod error;
 pub mod json;
 mod log;
+mod log_line;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub mod nostd;
@@ -91,6 +93,8 @@ struct ReadmeExamples;
 pub use config::Config;
 pub use context::Context;
 pub use error::{DEFAULT_ERROR_TYPE, Error};
+pub use log::LogFormat;
+pub use log_line::Level;
 pub use parse::Header;
 pub use runtime::{MAX_EVENT_BYTES, PANIC_ERROR_TYPE};
 #[cfg(feature = "graceful-shutdown")]
@@ -177,6 +181,44 @@ where
     runtime::Runtime::run_concurrent(handler)
 }
 
+/// Writes `message` to the function's log at `level`, with no request id: for init code and
+/// threads of your own (in a handler, [`Context::log`] adds the invocation's ids).
+///
+/// The format and the least level are Lambda's logging controls, read once from
+/// `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL`: in JSON, one object per line,
+/// `{"timestamp":"2026-12-02T15:04:05.123Z","level":"INFO","message":"…"}`; in text,
+/// `TIMESTAMP\t\tLEVEL\tmessage` (the request id's place left empty). Below the level
+/// nothing is written, read or allocated.
+///
+/// Cost: no allocation and no `core::fmt`; one `write` per line of at most 4,096 bytes (the
+/// most a pipe takes whole, so lines from several threads never interleave). A longer
+/// message is written as several lines, cut at character boundaries, each a whole record.
+pub fn log(level: Level, message: &str) {
+    log::record(level, None, message);
+}
+
+/// Writes `message` to the function's log at `level` for the invocation `request_id` (and
+/// its tenant): what [`Context::log`] does, for code that has the ids but no `Context`,
+/// such as a runtime relaying another process's output.
+pub fn log_for(level: Level, request_id: &str, tenant_id: Option<&str>, message: &str) {
+    let about = log::About {
+        request_id,
+        tenant_id,
+    };
+    log::record(level, Some(about), message);
+}
+
+/// The format of the function's log, as `AWS_LAMBDA_LOG_FORMAT` sets it (read once).
+pub fn log_format() -> LogFormat {
+    log::settings().0
+}
+
+/// The least level written to the function's log, as `AWS_LAMBDA_LOG_LEVEL` sets it (read
+/// once; `INFO` when unset or unknown).
+pub fn log_level() -> Level {
+    log::settings().1
+}
+
 /// The error type an [`init`] failure is reported with when it has the default type
 /// ([`DEFAULT_ERROR_TYPE`], as from `?` on a std error or a string): Lambda's init errors
 /// are `Runtime.<Reason>`. An error with a type of its own keeps it.
@@ -221,7 +263,9 @@ fn init_failed(error: &Error) -> ! {
     } else {
         error
     };
-    log::log(
+    log::line(
+        Level::Fatal,
+        None,
         b"init failed: \x01: \x02",
         &[error.error_type().as_bytes(), error.message().as_bytes()],
     );

@@ -1,24 +1,135 @@
-//! One-line diagnostics on stderr (the function's log), without `core::fmt`.
+//! The function's log: the runtime's own lines and handlers' records, in the format and
+//! from the level Lambda's logging controls set (`AWS_LAMBDA_LOG_FORMAT`,
+//! `AWS_LAMBDA_LOG_LEVEL`), on stderr, without `core::fmt` or allocation.
+//!
+//! - Text (the default): the runtime's lines are `tinylambda: …`, as they always were;
+//!   handlers' records are `TIMESTAMP\tREQUEST_ID\tLEVEL\tmessage` (see [`crate::log_line`]).
+//! - JSON: every line is one JSON object with `timestamp`, `level`, `message` and, while an
+//!   invocation is open, its `requestId` (and `tenantId`), so Lambda can filter by level.
+//!
+//! Lines below the level are not written (nor built: nothing is read, not even the clock).
+//! Each line goes out in one `write` of at most [`LINE`] bytes (the size the kernel writes
+//! to a pipe whole), so lines from concurrent loops never interleave; a longer record is
+//! written as several lines.
 
-/// The longest line written; longer lines are cut.
-const MAX_LINE: usize = 1024;
+use core::sync::atomic::{AtomicU8, Ordering};
 
-/// Writes `tinylambda: ` and `template` with its `args` (see [`expand`]) as one line, in
-/// one `write`. Control characters in the arguments (which may come from the network)
-/// become spaces, so a line stays one line. The line is built on the stack: logging
-/// allocates nothing.
+use crate::bytes::{copy, expand};
+use crate::log_line::{self, Fields, Level};
+
+/// The longest line written at once: `PIPE_BUF`, the most a pipe takes in one piece.
+pub(crate) const LINE: usize = 4096;
+
+/// The longest message of a runtime line (its template filled in); longer ones are cut.
+const MESSAGE: usize = 1024;
+
+/// How the function's log lines are written: `AWS_LAMBDA_LOG_FORMAT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Plain lines (`Text`, and the default).
+    Text,
+    /// One JSON object per line (`JSON`), which Lambda filters by its `level`.
+    Json,
+}
+
+/// The settings once read: [`READ`], [`JSON`] and the least level's index in its low bits.
+static SETTINGS: AtomicU8 = AtomicU8::new(0);
+const READ: u8 = 0x80;
+const JSON: u8 = 0x40;
+
+/// The log format and the least level written, read from the environment on first use.
+pub(crate) fn settings() -> (LogFormat, Level) {
+    let mut bits = SETTINGS.load(Ordering::Relaxed);
+    if bits & READ == 0 {
+        bits = configure(&crate::Config::from_env());
+    }
+    let format = if bits & JSON != 0 {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    };
+    (format, Level::from_index(bits & 7))
+}
+
+/// Takes the settings from `AWS_LAMBDA_LOG_FORMAT` (`Text` or `JSON`, in any case) and
+/// `AWS_LAMBDA_LOG_LEVEL` (`TRACE` to `FATAL`, in any case) as `config` read them, unless
+/// they were taken already: an unset variable is text, `INFO`; an unknown value is the same,
+/// with one warning line. The runtime calls it at start, before any thread of its own
+/// exists; a plain load and store are enough.
 #[inline(never)]
-pub(crate) fn log(template: &[u8], args: &[&[u8]]) {
-    const PREFIX: &[u8] = b"tinylambda: ";
-    let mut line = [0; MAX_LINE];
-    // One byte short of the line: room for the line break.
-    let body = line.get_mut(..MAX_LINE - 1).unwrap_or_default();
-    let mut len = copy(body, PREFIX);
-    len += expand(body.get_mut(len..).unwrap_or_default(), template, args).0;
-    for b in body.get_mut(..len).unwrap_or_default() {
+pub(crate) fn configure(config: &crate::Config) -> u8 {
+    let bits = SETTINGS.load(Ordering::Relaxed);
+    if bits & READ != 0 {
+        return bits;
+    }
+    let (format, level) = (
+        config.log_format().as_bytes(),
+        config.log_level().as_bytes(),
+    );
+    let mut bits = READ | Level::Info as u8;
+    let mut unknown: [Option<&[u8]>; 2] = [None, None];
+    if format.eq_ignore_ascii_case(b"json") {
+        bits |= JSON;
+    } else if !format.is_empty() && !format.eq_ignore_ascii_case(b"text") {
+        unknown[0] = Some(b"AWS_LAMBDA_LOG_FORMAT=\x01 is not Text or JSON: writing text");
+    }
+    match Level::parse(level) {
+        Some(level) => bits = bits & !7 | level as u8,
+        None if level.is_empty() => {}
+        None => {
+            unknown[1] = Some(
+                b"AWS_LAMBDA_LOG_LEVEL=\x01 is not TRACE, DEBUG, INFO, WARN, ERROR or FATAL: \
+                  writing INFO and above",
+            )
+        }
+    }
+    SETTINGS.store(bits, Ordering::Relaxed);
+    for (template, given) in unknown.iter().zip([format, level]) {
+        if let Some(template) = template {
+            line(Level::Warn, None, template, &[given]);
+        }
+    }
+    bits
+}
+
+/// The invocation a line is about.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct About<'a> {
+    pub request_id: &'a str,
+    pub tenant_id: Option<&'a str>,
+}
+
+/// Writes one of the runtime's own lines at `level`: `tinylambda: ` and `template` with its
+/// `args` (see [`crate::bytes::expand`]), cut at 1 KiB. In text, control characters in it
+/// (which may come from the network) become spaces, so a line stays one line; in JSON they
+/// are escaped, and `about` names the open invocation.
+#[inline(never)]
+pub(crate) fn line(level: Level, about: Option<About<'_>>, template: &[u8], args: &[&[u8]]) {
+    let (format, least) = settings();
+    if level < least {
+        return;
+    }
+    // The message, and room after it for the line break of a text line.
+    let mut line = [0; MESSAGE + 1];
+    let (message, _) = line.split_at_mut(MESSAGE);
+    let mut len = copy(message, b"tinylambda: ");
+    len += expand(message.get_mut(len..).unwrap_or_default(), template, args).0;
+    // Control characters (which may come from the network) become spaces, in either
+    // format: a runtime line reads the same in both.
+    for b in message.get_mut(..len).unwrap_or_default() {
         if *b < b' ' || *b == 0x7f {
             *b = b' ';
         }
+    }
+    if format == LogFormat::Json {
+        let message = message.get_mut(..len).unwrap_or_default();
+        // A JSON string is UTF-8: bytes from the network that are not become `?`.
+        if crate::sys::utf8(message).is_none() {
+            for b in message.iter_mut().filter(|b| **b >= 0x80) {
+                *b = b'?';
+            }
+        }
+        return json_record(level, about, crate::sys::utf8(message).unwrap_or_default());
     }
     if let Some(end) = line.get_mut(len) {
         *end = b'\n';
@@ -26,52 +137,59 @@ pub(crate) fn log(template: &[u8], args: &[&[u8]]) {
     crate::sys::write_stderr(line.get(..=len).unwrap_or_default());
 }
 
-/// Copies `template` into `buf`, each byte 1 to 9 in it replaced by `args[byte - 1]` (which
-/// is copied as it is), as much as fits; returns how many bytes were written and whether
-/// that was all. One template in place of the fixed pieces between the values costs a
-/// caller one pointer and length instead of one per piece: log lines and request heads are
-/// written this way.
-pub(crate) fn expand(buf: &mut [u8], template: &[u8], args: &[&[u8]]) -> (usize, bool) {
-    let mut len = 0;
-    let mut whole = true;
-    for b in template {
-        let part = match args.get(usize::from(*b).wrapping_sub(1)) {
-            Some(arg) if *b < 10 => arg,
-            _ => core::slice::from_ref(b),
-        };
-        let copied = copy(buf.get_mut(len..).unwrap_or_default(), part);
-        whole &= copied == part.len();
-        len += copied;
+/// Writes `message` as records of `level` about `about` in the configured format (see
+/// [`crate::log_line`]): one line, or as many as it takes, each in one `write`. Nothing at
+/// all below the configured level.
+#[inline(never)]
+pub(crate) fn record(level: Level, about: Option<About<'_>>, message: &str) {
+    if level >= settings().1 {
+        records(level, about, message);
     }
-    (len, whole)
 }
 
-/// Copies the parts one after the other into `buf`, as many bytes as fit; returns how many
-/// were copied.
-pub(crate) fn join(buf: &mut [u8], parts: &[&[u8]]) -> usize {
-    let mut len = 0;
-    for part in parts {
-        len += copy(buf.get_mut(len..).unwrap_or_default(), part);
+/// [`record`] without the level check.
+fn records(level: Level, about: Option<About<'_>>, message: &str) {
+    if settings().0 == LogFormat::Json {
+        json_record(level, about, message)
+    } else {
+        pieces(log_line::write_text_line, level, about, message)
     }
-    len
 }
 
-/// Copies `src` to the start of `dst`, as much as fits, and returns how many bytes that
-/// was: `copy_from_slice` without its length check, whose panic path (a formatted message)
-/// costs about 200 bytes.
-pub(crate) fn copy(dst: &mut [u8], src: &[u8]) -> usize {
-    let mut len = 0;
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = *s;
-        len += 1;
-    }
-    len
+/// A runtime line as a JSON record (a runtime line fits in one).
+fn json_record(level: Level, about: Option<About<'_>>, message: &str) {
+    pieces(log_line::write_json, level, about, message)
 }
 
-/// Logs the line (see [`log`]) and ends the process with status 1.
+/// Writes `message` with `write`, one line at a time, each in one `write(2)`.
+#[inline(always)]
+fn pieces(
+    write: fn(&mut [u8], &Fields<'_>, &str) -> (usize, usize),
+    level: Level,
+    about: Option<About<'_>>,
+    mut message: &str,
+) {
+    let fields = Fields {
+        level,
+        now_ms: crate::sys::now_ms(),
+        request_id: about.map(|a| a.request_id),
+        tenant_id: about.and_then(|a| a.tenant_id),
+    };
+    let mut buf = [0; LINE];
+    loop {
+        let (len, used) = write(&mut buf, &fields, message);
+        crate::sys::write_stderr(buf.get(..len).unwrap_or_default());
+        message = message.get(used..).unwrap_or_default();
+        if message.is_empty() || used == 0 {
+            return;
+        }
+    }
+}
+
+/// Writes one of the runtime's own lines at `FATAL` and ends the process with status 1.
 #[inline(always)]
 pub(crate) fn fatal(template: &[u8], args: &[&[u8]]) -> ! {
-    log(template, args);
+    line(Level::Fatal, None, template, args);
     crate::sys::exit(1)
 }
 
@@ -101,10 +219,3 @@ pub(crate) fn describe_os_error(code: i32, buf: &mut [u8; DESCRIBED]) -> &[u8] {
 
 /// Room for a description of an error (see [`describe_os_error`]).
 pub(crate) const DESCRIBED: usize = 64;
-
-/// `len` zero bytes: `vec![0; len]`, which asks the allocator for zeroed memory, so a large
-/// buffer's pages (fresh from the system, already zero) are not written, nor touched, until
-/// bytes arrive in them.
-pub(crate) fn zeroed(len: usize) -> alloc::vec::Vec<u8> {
-    alloc::vec![0; len]
-}

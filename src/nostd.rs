@@ -396,7 +396,9 @@ pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let (file, line, column) = info
         .location()
         .map_or(("?", 0, 0), |l| (l.file(), l.line(), l.column()));
-    crate::log::log(
+    crate::log::line(
+        crate::Level::Fatal,
+        None,
         b"panicked at \x01:\x02:\x03: \x04",
         &[
             file.as_bytes(),
@@ -418,7 +420,7 @@ struct Text {
 
 impl fmt::Write for Text {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.len += crate::log::join(
+        self.len += crate::bytes::join(
             self.buf.get_mut(self.len..).unwrap_or_default(),
             &[s.as_bytes()],
         );

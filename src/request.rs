@@ -192,7 +192,7 @@ pub fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> &[u8] {
     for (i, slot) in out.iter_mut().take(digits).enumerate() {
         *slot = hex(((len >> (4 * (digits - 1 - i))) & 15) as u8);
     }
-    crate::log::copy(out.get_mut(digits..).unwrap_or_default(), b"\r\n");
+    crate::bytes::copy(out.get_mut(digits..).unwrap_or_default(), b"\r\n");
     out.get(..digits + 2).unwrap_or_default()
 }
 
@@ -317,15 +317,15 @@ impl<'b> Cursor<'b> {
     // Called from many places: one shared copy is much smaller than each inlined.
     #[inline(never)]
     fn put(&mut self, bytes: &[u8]) {
-        let copied = crate::log::copy(self.buf.get_mut(self.len..).unwrap_or_default(), bytes);
+        let copied = crate::bytes::copy(self.buf.get_mut(self.len..).unwrap_or_default(), bytes);
         self.len += copied;
         self.overflow |= copied < bytes.len();
     }
 
-    /// `template` with its `args` (see [`crate::log::expand`]).
+    /// `template` with its `args` (see [`crate::bytes::expand`]).
     #[inline(never)]
     fn fill(&mut self, template: &[u8], args: &[&[u8]]) {
-        let (len, whole) = crate::log::expand(
+        let (len, whole) = crate::bytes::expand(
             self.buf.get_mut(self.len..).unwrap_or_default(),
             template,
             args,

@@ -18,7 +18,8 @@ use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::json;
-use crate::log::{DESCRIBED, excerpt, fatal, log};
+use crate::log::{self, About, DESCRIBED, excerpt, fatal};
+use crate::log_line::Level;
 use crate::parse::{self, Header};
 use crate::request::{self, Post, PostHead, cut};
 #[cfg(feature = "streaming")]
@@ -63,14 +64,46 @@ pub(crate) struct Runtime {
     trace: TraceEnv,
     /// Error documents.
     out: Vec<u8>,
-    /// The current request id, for log lines.
-    id: Vec<u8>,
+    /// The open invocation's ids, for log lines.
+    ids: Ids,
+}
+
+/// The open invocation's request id and tenant id, copied from its `/next` head (which the
+/// POST's reply is read over), for the log lines about it.
+struct Ids {
+    request: String,
+    tenant: String,
+    has_tenant: bool,
+}
+
+impl Ids {
+    /// Copies the ids of the invocation `ctx` describes.
+    fn open(&mut self, ctx: &Context<'_>) {
+        self.request.clear();
+        self.request.push_str(ctx.request_id());
+        self.tenant.clear();
+        self.has_tenant = false;
+        if let Some(tenant) = ctx.tenant_id() {
+            self.tenant.push_str(tenant);
+            self.has_tenant = true;
+        }
+    }
+
+    fn about(&self) -> Option<About<'_>> {
+        Some(About {
+            request_id: &self.request,
+            tenant_id: self.has_tenant.then_some(&self.tenant[..]),
+        })
+    }
 }
 
 impl Runtime {
     /// Reads `AWS_LAMBDA_RUNTIME_API` and the function's configuration. A missing or
     /// malformed endpoint ends the process with one line on stderr.
     pub(crate) fn from_env() -> Runtime {
+        // The log settings first: the lines below follow them.
+        let config = Config::from_env();
+        log::configure(&config);
         let mut value = String::new();
         if !env::var_into(c"AWS_LAMBDA_RUNTIME_API", &mut value) {
             fatal(
@@ -88,17 +121,23 @@ impl Runtime {
         Runtime {
             conn: Conn::new(&endpoint),
             recv: Recv::new(),
-            config: Config::from_env(),
+            config,
             trace: TraceEnv::new(),
             out: Vec::new(),
-            id: Vec::new(),
+            ids: Ids {
+                request: String::new(),
+                tenant: String::new(),
+                has_tenant: false,
+            },
         }
     }
 
     /// Serves invocations until a fatal condition ends the process.
     pub(crate) fn run(&mut self, handler: &mut Handler<'_>) -> ! {
         if self.config.max_concurrency() > 1 {
-            log(
+            log::line(
+                Level::Warn,
+                None,
                 b"AWS_LAMBDA_MAX_CONCURRENCY > 1: run serves one at a time",
                 &[],
             );
@@ -125,7 +164,9 @@ impl Runtime {
                 }
             }));
             if !started {
-                log(
+                log::line(
+                    Level::Warn,
+                    None,
                     b"cannot start more concurrent loops: serving with fewer",
                     &[],
                 );
@@ -150,14 +191,13 @@ impl Runtime {
             config,
             trace,
             out,
-            id,
+            ids,
         } = self;
         let buf = &recv.buf[..];
         let Some(ctx) = Context::from_head(buf, &recv.head, config) else {
             fatal(b"no request id", &[]);
         };
-        id.clear();
-        id.extend_from_slice(ctx.request_id().as_bytes());
+        ids.open(&ctx);
 
         let result = match event {
             Ok(()) => {
@@ -183,7 +223,7 @@ impl Runtime {
             invocation_id: invocation_id(recv),
             error_type: result.as_ref().err().map(Error::error_type),
         });
-        send(conn, recv, body, id);
+        send(conn, recv, body, ids.about());
     }
 
     /// Serves invocations with a streaming handler until a fatal condition ends the process.
@@ -206,14 +246,13 @@ impl Runtime {
             config,
             trace,
             out,
-            id,
+            ids,
         } = self;
         let buf = &recv.buf[..];
         let Some(ctx) = Context::from_head(buf, &recv.head, config) else {
             fatal(b"no request id", &[]);
         };
-        id.clear();
-        id.extend_from_slice(ctx.request_id().as_bytes());
+        ids.open(&ctx);
         let mut stream = Stream::new(conn, ctx.request_id(), invocation_id(recv));
         let result = match event {
             Ok(()) => {
@@ -238,19 +277,21 @@ impl Runtime {
                 invocation_id: invocation_id(recv),
                 error_type: Some(error.error_type()),
             });
-            return send(conn, recv, out, id);
+            return send(conn, recv, out, ids.about());
         }
         let broke = stream.finish(result.as_ref().err(), out);
         // Read the reply even when the stream broke off: a refusal (410 for an invocation
         // that has timed out, 413, 500) arrives before the server reads the stream.
         let reply = conn.end_stream(recv, MAX_REPLY_BYTES);
         if let (Some(why), Err(_)) = (broke, reply) {
-            log(
+            log::line(
+                Level::Warn,
+                ids.about(),
                 b"streamed response for \x01 broke off: \x02",
-                &[id, why.describe(&mut [0; DESCRIBED])],
+                &[ids.request.as_bytes(), why.describe(&mut [0; DESCRIBED])],
             );
         }
-        conclude(reply, recv, id);
+        conclude(reply, recv, ids.about());
     }
 
     /// `GET /next` until an invocation arrives, with its head in `recv.head` and its event
@@ -327,65 +368,77 @@ impl Runtime {
             invocation_id: None,
             error_type: Some(error.error_type()),
         });
-        send(&mut self.conn, &mut self.recv, &self.out, b"init");
+        send(&mut self.conn, &mut self.recv, &self.out, None);
     }
 }
 
-/// Sends the prepared POST (for invocation `id`) with `body` and reacts to the reply (see
+/// Sends the prepared POST (about the invocation `about`, or init) with `body` and reacts to the reply (see
 /// [`conclude`]). A POST of which not one byte could be written into a reused connection
 /// (the server had closed it) is sent once more on a fresh one; once any byte of it has
 /// gone out it is never sent again, since the server may have it. A reused connection is
 /// checked before each POST (one system call), so one the server closed while the handler
 /// ran is replaced first.
-fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], id: &[u8]) {
+fn send(conn: &mut Conn, recv: &mut Recv, body: &[u8], about: Option<About<'_>>) {
     let mut retried = false;
     loop {
         match conn.exchange(recv, Some(body), MAX_REPLY_BYTES) {
             Err(Failure::Unsent { reused: true, .. }) if !retried => retried = true,
             Err(Failure::Unsent { why, .. }) => fail(b"POST", why, retried),
-            result => return conclude(result, recv, id),
+            result => return conclude(result, recv, about),
         }
     }
 }
 
-/// Reacts to how the POST for invocation `id` ended, whether its request went out whole or
+/// Reacts to how the POST about the invocation `about` (or init) ended, whether its request went out whole or
 /// was cut short by a server that answered first: a reply's status counts (see [`react`]),
 /// even when the reply broke off after its head; without a reply there is nothing to react
 /// to, so it is logged and the loop goes on.
-fn conclude(result: Result<(), Failure>, recv: &Recv, id: &[u8]) {
+fn conclude(result: Result<(), Failure>, recv: &Recv, about: Option<About<'_>>) {
     let (head, why) = match result {
-        Ok(()) => return react(recv, id),
+        Ok(()) => return react(recv, about),
         Err(Failure::Broken { head, why }) => (head, why),
         Err(Failure::Unsent { why, .. } | Failure::NoReply { why, .. }) => {
-            return log(
+            return log::line(
+                Level::Warn,
+                about,
                 b"POST for \x01 got no reply (\x02); not re-sent",
-                &[id, why.describe(&mut [0; DESCRIBED])],
+                &[label(about), why.describe(&mut [0; DESCRIBED])],
             );
         }
     };
-    log(
+    log::line(
+        Level::Warn,
+        about,
         b"POST for \x01: the reply broke off: \x02",
-        &[id, why.describe(&mut [0; DESCRIBED])],
+        &[label(about), why.describe(&mut [0; DESCRIBED])],
     );
     if head {
-        react(recv, id);
+        react(recv, about);
     }
+}
+
+/// What a POST is for, in log lines: its invocation's request id, or `init`.
+fn label(about: Option<About<'_>>) -> &[u8] {
+    about.map_or(b"init", |a| a.request_id.as_bytes())
 }
 
 /// Reacts to the status of the reply to a POST for invocation `id` (in `recv`): any 2xx is
 /// done; 413, 400, 403, 410 and other 4xx are logged and never re-posted (after a 413
 /// Lambda has already failed the invocation with `Function.ResponseSizeTooLarge` and
 /// refuses an `/error`); 5xx ends the process.
-fn react(recv: &Recv, id: &[u8]) {
+fn react(recv: &Recv, about: Option<About<'_>>) {
     let status = recv.head.status;
     if (200..300).contains(&status) {
         return;
     }
     let exit = status >= 500;
-    log(
+    // A refused result is a warning; a server error ends the process.
+    log::line(
+        if exit { Level::Fatal } else { Level::Warn },
+        about,
         b"POST for \x01 returned \x02 (\x03): \x04",
         &[
-            id,
+            label(about),
             request::decimal(u64::from(status), &mut [0; 20]),
             if exit { b"exiting" } else { b"not retried" },
             excerpt(recv.body()),

@@ -17,7 +17,8 @@ use alloc::boxed::Box;
 
 use crate::conn::{Conn, Recv};
 use crate::endpoint::Endpoint;
-use crate::log::log;
+use crate::log;
+use crate::log_line::Level;
 use crate::parse;
 use crate::request;
 use crate::sys;
@@ -55,7 +56,9 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
         return;
     };
     let Some(fd) = sys::signals::install() else {
-        return log(
+        return log::line(
+            Level::Warn,
+            None,
             b"graceful shutdown unavailable: cannot install the SIGTERM handler",
             &[],
         );
@@ -66,7 +69,9 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
         sys::exit(0)
     }));
     if !waiter {
-        log(
+        log::line(
+            Level::Warn,
+            None,
             b"graceful shutdown unavailable: cannot start its thread",
             &[],
         );
@@ -100,7 +105,9 @@ fn register() -> Option<Conn> {
         .exchange(&mut recv, Some(REGISTER_BODY), MAX_REPLY_BYTES)
         .is_err()
     {
-        log(
+        log::line(
+            Level::Warn,
+            None,
             b"graceful shutdown unavailable: the extension register call failed",
             &[],
         );
@@ -112,7 +119,9 @@ fn register() -> Option<Conn> {
         .and_then(sys::utf8)
         .filter(|id| (200..300).contains(&status) && request::valid_request_id(id.as_bytes()));
     let Some(identifier) = identifier else {
-        log(
+        log::line(
+            Level::Warn,
+            None,
             b"graceful shutdown unavailable: the extension register call returned \x01 without a usable Lambda-Extension-Identifier",
             &[request::decimal(u64::from(status), &mut [0; 20])],
         );
@@ -123,7 +132,9 @@ fn register() -> Option<Conn> {
         request::write_extension_next(buf, prefix, authority, &identifier)
     });
     if conn.send_prepared().is_err() {
-        log(
+        log::line(
+            Level::Warn,
+            None,
             b"graceful shutdown unavailable: the extension's /event/next could not be sent",
             &[],
         );

@@ -133,3 +133,44 @@ fn errors_allocate_only_the_error_itself() {
         "allocations per failing + counting pair: {steady:?}"
     );
 }
+
+#[test]
+fn log_records_allocate_nothing_written_or_filtered() {
+    if child() {
+        tinylambda::run(|event: &[u8], ctx: &Context| -> Result<Vec<u8>, Error> {
+            // One record below the level (filtered) and two at or above it (written).
+            ctx.debug("not written");
+            ctx.info("written \"as JSON\"");
+            ctx.warn(&"x".repeat(64));
+            count(event, ctx)
+        })
+    }
+    let mut steps = Vec::new();
+    for i in 0..20 {
+        steps.push(Step::Reply(event(&format!("l{i}"), b"{}", &[])));
+        steps.push(Step::Reply(accepted()));
+    }
+    let out = support::serve_with(
+        "log_records_allocate_nothing_written_or_filtered",
+        steps,
+        |cmd, port| {
+            cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+                .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+                .env("AWS_LAMBDA_LOG_LEVEL", "info");
+        },
+    );
+    out.assert_ran_to_the_end();
+    assert_eq!(out.stderr.matches("written \\\"as JSON\\\"").count(), 20);
+    assert!(!out.stderr.contains("not written"));
+    let counts: Vec<u64> = out
+        .posts()
+        .iter()
+        .map(|r| r.text().parse().unwrap())
+        .collect();
+    // The handler's own allocations: its response vector and the repeated string.
+    let steady: Vec<u64> = counts.windows(2).skip(4).map(|w| w[1] - w[0]).collect();
+    assert!(
+        steady.iter().all(|&d| d == 2),
+        "allocations per invocation after warm-up: {steady:?}"
+    );
+}
