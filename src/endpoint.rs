@@ -38,7 +38,8 @@ pub enum EndpointError {
     Https,
     /// The value has a scheme other than `http://`.
     Scheme,
-    /// The host is missing, or has spaces, control characters, `@`, `[` or `]`.
+    /// The host is missing, or is neither a name (letters, digits, `-`, `.`, `_`) nor an
+    /// IP address (an IPv6 one in brackets).
     Host,
     /// The port is empty, not a number, or outside 1 to 65535.
     Port,
@@ -95,14 +96,23 @@ impl<'a> Endpoint<'a> {
             _ => value,
         };
         let (authority, path) = split(rest, b'/');
-        let (host, port) = match authority.as_bytes() {
+        let (host, port, allowed) = match authority.as_bytes() {
             [b'[', ..] => {
                 let (host, close) = split(authority.get(1..).unwrap_or_default(), b']');
-                (host, close.get(1..).ok_or(EndpointError::Host)?)
+                // An IPv6 address, perhaps with a zone (`fe80::1%eth0`).
+                (
+                    host,
+                    close.get(1..).ok_or(EndpointError::Host)?,
+                    &b":.%"[..],
+                )
             }
-            _ => split(authority, b':'),
+            _ => {
+                let (host, port) = split(authority, b':');
+                (host, port, &b"-._"[..])
+            }
         };
-        if host.is_empty() || !plain(host, b"@[]") {
+        let valid = |b: u8| b.is_ascii_alphanumeric() || allowed.iter().any(|&a| a == b);
+        if host.is_empty() || !host.bytes().all(valid) {
             return Err(EndpointError::Host);
         }
         let port = match port.as_bytes() {
@@ -198,6 +208,8 @@ mod tests {
         unclosed_bracket_is_refused: "[::1:9001" => EndpointError::Host;
         junk_after_bracket_is_refused: "[::1]x9001" => EndpointError::Host;
         empty_brackets_are_refused: "[]:9001" => EndpointError::Host;
+        punctuation_is_no_host_name: "garbage!!" => EndpointError::Host;
+        a_host_with_a_slash_escape_is_refused: "exa%mple:9001" => EndpointError::Host;
         space_in_host_is_refused: "local host:9001" => EndpointError::Host;
         bracket_in_plain_host_is_refused: "a]b:9001" => EndpointError::Host;
         empty_port_is_refused: "127.0.0.1:" => EndpointError::Port;

@@ -258,3 +258,21 @@ fn a_host_name_is_looked_up_with_the_resolve_feature() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// A value that is not a host name at all is malformed, whatever the features: it says so,
+/// rather than that it needs a name lookup.
+#[test]
+fn a_host_that_is_no_name_at_all_is_reported_malformed() {
+    if child() {
+        tinylambda::run(echo)
+    }
+    let (code, stderr) = start_with(
+        "a_host_that_is_no_name_at_all_is_reported_malformed",
+        Some("garbage!!"),
+    );
+    assert_eq!(code, Some(1));
+    assert_one_clean_line(
+        &stderr,
+        "AWS_LAMBDA_RUNTIME_API=garbage!! has no valid host (expected host:port)",
+    );
+}
