@@ -51,7 +51,7 @@ impl Persistent {
     pub(crate) fn invoke(&mut self, event: &[u8], ctx: &Context<'_>) -> Result<Vec<u8>, Error> {
         let deadline = Deadline::of(ctx);
         frame::write_head(&mut self.head, event.len(), ctx);
-        self.relay.begin();
+        self.relay.begin(ctx);
         self.replace_if_out_of_step();
         for attempt in 0..2 {
             let child = match self.child.take() {
