@@ -46,7 +46,7 @@ pub(crate) fn handle_args() {
             0,
         ),
         other => {
-            crate::log::log(&[
+            crate::log::plain(&[
                 b"unexpected argument ",
                 other,
                 b" (it takes none on Lambda; see --help)",

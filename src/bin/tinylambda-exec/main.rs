@@ -69,7 +69,10 @@ fn main() {
     cli::handle_args();
     // Checked before anything is started, so a misplaced bootstrap leaves no child behind.
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        log::log(&[b"AWS_LAMBDA_RUNTIME_API is not set (not on Lambda or an emulator?)"]);
+        log::log(
+            tinylambda::Level::Fatal,
+            &[b"AWS_LAMBDA_RUNTIME_API is not set (not on Lambda or an emulator?)"],
+        );
         std::process::exit(1);
     }
     let mut handler = tinylambda::init(Handler::from_env);

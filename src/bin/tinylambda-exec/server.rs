@@ -16,7 +16,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 
-use tinylambda::Error;
+use tinylambda::{Error, Level};
 
 use crate::failure::{START_ERROR, error};
 use crate::log::log;
@@ -101,11 +101,14 @@ fn watch(pgid: u32) -> Option<(Child, ChildStdin)> {
             Some((watcher, stdin))
         }
         Err(e) => {
-            log(&[
-                b"cannot watch the web server's process group (",
-                e.to_string().as_bytes(),
-                b"): what it starts beside itself may outlive us",
-            ]);
+            log(
+                Level::Warn,
+                &[
+                    b"cannot watch the web server's process group (",
+                    e.to_string().as_bytes(),
+                    b"): what it starts beside itself may outlive us",
+                ],
+            );
             None
         }
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tinylambda::endpoint::Endpoint;
-use tinylambda::{Context, Error};
+use tinylambda::{Context, Error, Level};
 
 use crate::deadline::Deadline;
 use crate::failure::{
@@ -197,11 +197,14 @@ impl Web {
         let Some(status) = server.ended() else {
             return Ok(());
         };
-        log(&[
-            b"the web server ended (",
-            &failure::status_text(Some(status)),
-            b"); starting it again",
-        ]);
+        log(
+            Level::Warn,
+            &[
+                b"the web server ended (",
+                &failure::status_text(Some(status)),
+                b"); starting it again",
+            ],
+        );
         let command = server.command.clone();
         // What it left running in its group goes first (it may hold the port).
         self.stop_server();
