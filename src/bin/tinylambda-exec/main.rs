@@ -55,6 +55,7 @@ mod relay;
 mod resolve;
 mod scripts;
 mod server;
+mod server_log;
 mod settings;
 mod spec;
 #[allow(unsafe_code)]

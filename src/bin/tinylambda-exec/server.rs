@@ -20,6 +20,7 @@ use tinylambda::{Error, Level};
 
 use crate::failure::{START_ERROR, error};
 use crate::log::log;
+use crate::server_log::ServerLog;
 use crate::sys;
 
 /// The watcher: wait for the end of stdin (our end closing), then kill the process group.
@@ -36,17 +37,21 @@ pub(crate) struct Server {
 
 impl Server {
     /// Runs `command` with `/bin/sh -c` in `dir` (`LAMBDA_TASK_ROOT`), in a process group of
-    /// its own, its output going to ours (the function's log).
+    /// its own, its output going to the function's log: to our streams directly, or in JSON
+    /// format through `log`.
     ///
     /// # Errors
     /// `Runtime.StartError` when it cannot be started.
-    pub(crate) fn start(command: &str, dir: &Path) -> Result<Server, Error> {
+    pub(crate) fn start(command: &str, dir: &Path, log: &mut ServerLog) -> Result<Server, Error> {
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(command)
             .current_dir(dir)
             .process_group(0)
             .stdin(Stdio::null());
+        if let Some((stdout, stderr)) = log.streams() {
+            cmd.stdout(stdout).stderr(stderr);
+        }
         sys::die_with_this_thread(&mut cmd);
         let process = cmd.spawn().map_err(|e| {
             error(
