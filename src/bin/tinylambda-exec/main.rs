@@ -24,7 +24,9 @@
 //!
 //! The child learns its invocation from `LAMBDA_REQUEST_ID`, `LAMBDA_DEADLINE_MS`,
 //! `LAMBDA_INVOKED_FUNCTION_ARN` and `_X_AMZN_TRACE_ID`. Its stderr is forwarded to ours
-//! line by line. A child still running 50 ms before the deadline is killed with its whole
+//! line by line (`relay.rs`): as it is in text log format, as JSON objects or `INFO` records
+//! of the invocation in JSON format (`forward.rs`; the web server's output too, through
+//! `server_log.rs`). A child still running 50 ms before the deadline is killed with its whole
 //! process group. `TINYLAMBDA_BASH` and `TINYLAMBDA_PERL` name the interpreters (default:
 //! `bash` and `perl` from `PATH`). The error types are listed in `failure.rs`. On the command
 //! line it takes only `--help` and `--version` (`cli.rs`).
