@@ -94,6 +94,12 @@ impl Forward {
         }
     }
 
+    /// The current line has ended (its stream, or the invocation, did) with nothing left
+    /// to forward: the next bytes start a new line.
+    pub(crate) fn line_ended(&mut self) {
+        self.continued = false;
+    }
+
     /// JSON format: forwards `piece`, the start of a line too long to hold (ending at a
     /// character boundary), as records; the rest of the line follows as records too.
     pub(crate) fn piece(&mut self, piece: &[u8]) {

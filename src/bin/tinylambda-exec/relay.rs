@@ -109,6 +109,8 @@ impl Relay {
             self.out.lines(&self.partial);
             self.partial.clear();
         }
+        // Whatever was pending has ended, even a long line whose last piece went out.
+        self.out.line_ended();
     }
 
     /// The end of this invocation's stderr as text: at most [`TAIL_BYTES`], starting at a
@@ -310,6 +312,21 @@ mod tests {
         let fits = format!("{{\"a\":\"{}\"}}\n", "x".repeat(MAX_LINE - 8));
         relay.push(fits.as_bytes());
         assert_eq!(texts()[1], fits);
+    }
+
+    #[test]
+    fn json_format_ends_a_long_line_with_its_stream_even_with_nothing_left() {
+        let mut relay = json_relay();
+        // Pieces end at character boundaries: an ASCII line leaves nothing pending.
+        relay.push(&vec![b'x'; MAX_LINE + 1]);
+        assert_eq!(texts().len(), 1);
+        relay.finish();
+        relay.push(b"{\"a\":1}\n");
+        assert_eq!(
+            texts()[1],
+            "{\"a\":1}\n",
+            "the next line is a line of its own"
+        );
     }
 
     #[test]
