@@ -17,12 +17,11 @@ pub(crate) const MAX_DEPTH: u32 = 128;
 /// Whether `line` (without its line break) is one JSON object (see the module
 /// documentation).
 pub(crate) fn is_object(line: &[u8]) -> bool {
-    if std::str::from_utf8(line).is_err() {
-        return false;
-    }
     let mut p = Parser { bytes: line, at: 0 };
     p.space();
-    if p.peek() != Some(b'{') {
+    // Most lines are plain text: settled by their first and last bytes.
+    let last = line.iter().rev().find(|b| !is_space(**b));
+    if p.peek() != Some(b'{') || last != Some(&b'}') || std::str::from_utf8(line).is_err() {
         return false;
     }
     if !p.value() {
@@ -30,6 +29,11 @@ pub(crate) fn is_object(line: &[u8]) -> bool {
     }
     p.space();
     p.at == line.len()
+}
+
+/// JSON whitespace: space, tab, line feed, carriage return.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// A cursor over the line.
@@ -59,9 +63,9 @@ impl Parser<'_> {
         found
     }
 
-    /// JSON whitespace: space, tab, line feed, carriage return.
+    /// Skips JSON whitespace.
     fn space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        while self.peek().is_some_and(is_space) {
             self.at += 1;
         }
     }
