@@ -38,11 +38,14 @@ fn is_space(b: u8) -> bool {
 
 /// A cursor over the line.
 struct Parser<'a> {
+    /// The line.
     bytes: &'a [u8],
+    /// Where the next byte is.
     at: usize,
 }
 
 impl Parser<'_> {
+    /// The next byte, not consumed.
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
@@ -186,6 +189,7 @@ impl Parser<'_> {
         true
     }
 
+    /// Any number of digits.
     fn digits(&mut self) {
         while matches!(self.peek(), Some(b'0'..=b'9')) {
             self.at += 1;

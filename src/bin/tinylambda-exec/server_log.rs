@@ -34,7 +34,9 @@ pub(crate) struct ServerLog {
 /// shared by the reading thread and the invocations.
 #[derive(Clone)]
 struct Piped {
+    /// The read end.
     pipe: Arc<File>,
+    /// Where what is read goes, with the invocation it is about.
     relay: Arc<Mutex<Relay>>,
 }
 
@@ -71,6 +73,7 @@ impl ServerLog {
         }
     }
 
+    /// A pipe and the thread that reads it, made the current ones: the write end twice.
     fn relayed_pipe(&mut self) -> std::io::Result<(Stdio, Stdio)> {
         let (read, write) = sys::pipe()?;
         sys::set_nonblocking(read.as_raw_fd())?;
@@ -116,6 +119,7 @@ impl ServerLog {
 }
 
 impl Piped {
+    /// The relay, for this thread alone.
     fn lock(&self) -> MutexGuard<'_, Relay> {
         // A panic elsewhere with the lock held leaves a relay that is still usable.
         self.relay.lock().unwrap_or_else(PoisonError::into_inner)
