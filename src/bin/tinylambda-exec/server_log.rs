@@ -3,8 +3,8 @@
 //! through a [`Relay`], as a handler's stderr is read: each line reaches the log as a JSON
 //! object or an `INFO` record (see `forward.rs`) about the invocation open when it was read
 //! (none before the first; after one ends, still that one until the next begins). When an
-//! invocation's reply has arrived, what the server wrote before it is forwarded at once
-//! ([`ServerLog::drain`]), so it never passes for the next invocation's.
+//! invocation begins, and when its reply has arrived, what the server wrote until then is
+//! forwarded at once ([`ServerLog::drain`]), so it never passes for the next invocation's.
 //!
 //! In text format none of this exists: the server writes to our stdout and stderr directly,
 //! as it always did.
@@ -97,8 +97,9 @@ impl ServerLog {
         }
     }
 
-    /// Forwards what waits in the pipe now (what the server wrote before its reply), unless
-    /// the thread already has: called when an invocation's request is over.
+    /// Forwards what waits in the pipe now, unless the thread already has: called before an
+    /// invocation begins and when its request is over, so that what the server wrote until
+    /// then is about the invocation it wrote it in.
     pub(crate) fn drain(&self) {
         let Some(piped) = &self.current else {
             return;

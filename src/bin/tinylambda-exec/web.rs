@@ -157,6 +157,8 @@ impl Web {
     pub(crate) fn invoke(&mut self, event: &[u8], ctx: &Context<'_>) -> Result<Vec<u8>, Error> {
         let deadline = Deadline::of(ctx);
         self.restart_if_ended(deadline)?;
+        // What the server logged before this invocation is not this invocation's.
+        self.log.drain();
         self.log.begin(ctx);
         self.write_head(event.len(), ctx);
         let sent = self.client.send(&self.head, event, deadline);
