@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::{env, fs, thread};
 
-use support::{Outcome, Request, Step, accepted, assert_response, child, event, serve_with};
+use support::{Outcome, Request, Step, accepted, assert_response, child, event, json, serve_with};
 
 const EXEC: &str = env!("CARGO_BIN_EXE_tinylambda-exec");
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/exec");
@@ -1790,5 +1790,389 @@ fn the_readme_shows_the_exec_examples_that_are_tested() {
             readme.contains(&text),
             "README.md must show examples/exec/{example} exactly as tested"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The function's log in Lambda's formats (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL)
+
+/// A handler that writes to stderr: a plain line, a JSON object (with spaces around it), a
+/// line of awkward characters, one that is not UTF-8, a line of 100 KiB (two-byte
+/// characters in it), and a last line without a line break; then answers `ok EVENT`.
+const LOGGING_SH: &str = r#"LONG=$(printf 'é0123456789abcdef%.0s' {1..5700})
+handler () {
+  echo "plain line for $LAMBDA_REQUEST_ID" >&2
+  echo '  {"level":"WARN","message":"disk \"full\"","n":[1,2.5e3,{"ok":true}]} ' >&2
+  printf 'say "hi" \\ path\\to\ttab\001 é 漢字 😀\n' >&2
+  printf 'bad \xff byte\n' >&2
+  printf '%s\n' "$LONG" >&2
+  printf 'no line break at the end' >&2
+  echo "ok $1"
+}
+"#;
+
+/// The JSON line [`LOGGING_SH`] writes, as it writes it.
+const LOGGED_JSON: &str =
+    r#"  {"level":"WARN","message":"disk \"full\"","n":[1,2.5e3,{"ok":true}]} "#;
+
+/// The awkward line [`LOGGING_SH`] writes.
+const AWKWARD: &str = "say \"hi\" \\ path\\to\ttab\u{1} é 漢字 😀";
+
+/// The 100 KiB line [`LOGGING_SH`] writes.
+fn long_line() -> String {
+    "é0123456789abcdef".repeat(5700)
+}
+
+/// Every stderr line of `out`, each parsed strictly as one JSON object.
+fn json_lines(out: &Outcome) -> Vec<json::Value> {
+    assert!(!out.stderr.is_empty(), "stderr was not all UTF-8, or empty");
+    out.stderr
+        .lines()
+        .map(|line| {
+            let value = json::parse(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+            assert!(matches!(value, json::Value::Object(_)), "{line}");
+            value
+        })
+        .collect()
+}
+
+/// The messages of the `INFO` records about invocation `id`, checking each record's shape:
+/// `timestamp`, `level`, `requestId`, `message`, and `tenantId` when `tenant` is given.
+fn wrapped(records: &[json::Value], id: &str, tenant: Option<&str>) -> Vec<String> {
+    let mine: Vec<&json::Value> = records
+        .iter()
+        .filter(|r| r.str("requestId") == Some(id))
+        .collect();
+    for record in &mine {
+        assert_eq!(record.str("level"), Some("INFO"), "{record:?}");
+        assert_eq!(record.str("tenantId"), tenant, "{record:?}");
+        // The parser's keys come sorted.
+        let keys = match tenant {
+            Some(_) => vec!["level", "message", "requestId", "tenantId", "timestamp"],
+            None => vec!["level", "message", "requestId", "timestamp"],
+        };
+        assert_eq!(record.keys(), keys, "{record:?}");
+        let stamp = record.str("timestamp").unwrap();
+        assert!(
+            stamp.len() == 24 && stamp.as_bytes()[10] == b'T' && stamp.ends_with('Z'),
+            "{stamp}"
+        );
+    }
+    mine.iter()
+        .map(|r| r.str("message").unwrap().to_owned())
+        .collect()
+}
+
+/// Asserts `messages` are what [`LOGGING_SH`] wrote for `id`, the long line in pieces.
+fn assert_logging_sh_messages(messages: &[String], id: &str) {
+    assert!(messages.len() > 5, "{id}: {messages:?}");
+    assert_eq!(messages[0], format!("plain line for {id}"));
+    assert_eq!(messages[1], AWKWARD);
+    assert_eq!(messages[2], "bad \u{fffd} byte", "not UTF-8: replaced");
+    let last = messages.len() - 1;
+    assert_eq!(messages[last], "no line break at the end");
+    assert!(last - 3 >= 25, "100 KiB in records of 4 KiB: {}", last - 3);
+    assert_eq!(
+        messages[3..last].concat(),
+        long_line(),
+        "{id}: the long line"
+    );
+}
+
+#[test]
+fn in_json_format_plain_stderr_lines_become_info_records_and_json_lines_pass_untouched() {
+    if child() {
+        become_exec()
+    }
+    let test =
+        "in_json_format_plain_stderr_lines_become_info_records_and_json_lines_pass_untouched";
+    let root = task_root(test, &[("logging.sh", 0o644, LOGGING_SH)]);
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "logging.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ],
+        vec![
+            Step::Reply(event(
+                "j1",
+                b"one",
+                &[("Lambda-Runtime-Aws-Tenant-Id", "tenant-7")],
+            )),
+            Step::Reply(accepted()),
+            Step::Reply(event("j2", b"two", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    out.assert_ran_to_the_end();
+    let posts = out.posts();
+    assert_response(posts[0], "j1", b"ok one");
+    assert_response(posts[1], "j2", b"ok two");
+    let records = json_lines(&out);
+    assert_logging_sh_messages(&wrapped(&records, "j1", Some("tenant-7")), "j1");
+    assert_logging_sh_messages(&wrapped(&records, "j2", None), "j2");
+    // The JSON line, byte for byte, once per invocation, between the records.
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let at: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i] == LOGGED_JSON)
+        .collect();
+    assert_eq!(at.len(), 2, "{}", out.stderr);
+    for (i, id) in at.into_iter().zip(["j1", "j2"]) {
+        assert_eq!(
+            records[i - 1].str("message"),
+            Some(format!("plain line for {id}").as_str())
+        );
+        assert_eq!(records[i + 1].str("message"), Some(AWKWARD));
+    }
+    // Each record in one write of at most 4,096 bytes.
+    assert!(lines.iter().all(|l| l.len() < 4096));
+    // The runtime's own lines are records too: the end of the script is fatal.
+    assert_eq!(records.last().unwrap().str("level"), Some("FATAL"));
+}
+
+#[test]
+fn in_json_format_a_level_above_info_drops_wrapped_lines_and_keeps_json_ones() {
+    if child() {
+        become_exec()
+    }
+    let test = "in_json_format_a_level_above_info_drops_wrapped_lines_and_keeps_json_ones";
+    let root = task_root(test, &[("logging.sh", 0o644, LOGGING_SH)]);
+    for (level, wrapped_kept) in [("WARN", false), ("error", false), ("DEBUG", true)] {
+        let out = run(
+            test,
+            &[
+                ("_HANDLER", "logging.handler"),
+                ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+                ("AWS_LAMBDA_LOG_FORMAT", "json"),
+                ("AWS_LAMBDA_LOG_LEVEL", level),
+            ],
+            steps([invocation("l1", b"x")]),
+        );
+        out.assert_ran_to_the_end();
+        assert_response(out.posts()[0], "l1", b"ok x");
+        let records = json_lines(&out);
+        let json_lines = out.stderr.lines().filter(|l| *l == LOGGED_JSON).count();
+        assert_eq!(json_lines, 1, "{level}: Lambda filters JSON lines itself");
+        let info = records
+            .iter()
+            .filter(|r| r.str("level") == Some("INFO"))
+            .count();
+        if wrapped_kept {
+            assert_logging_sh_messages(&wrapped(&records, "l1", None), "l1");
+        } else {
+            assert_eq!(info, 0, "{level}: {}", out.stderr);
+        }
+    }
+}
+
+/// Set for the bootstrap child of the next test: the file its stderr goes to, so that the
+/// test sees every byte (the captured stderr is text).
+const STDERR_FILE: &str = "TINYLAMBDA_TEST_STDERR_FILE";
+
+#[test]
+fn in_text_format_the_handlers_stderr_reaches_the_log_byte_for_byte() {
+    if child() {
+        let file = fs::File::create(env::var(STDERR_FILE).unwrap()).unwrap();
+        let error = support::through_runner(EXEC).stderr(file).exec();
+        panic!("exec {EXEC}: {error}");
+    }
+    let test = "in_text_format_the_handlers_stderr_reaches_the_log_byte_for_byte";
+    let root = task_root(test, &[("logging.sh", 0o644, LOGGING_SH)]);
+    let log = root.join("stderr");
+    // Unset, `Text`, and `Text` with a level: the level does not apply to text.
+    for format in [None, Some(("Text", "INFO")), Some(("text", "FATAL"))] {
+        let mut vars = vec![
+            ("_HANDLER", "logging.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            (STDERR_FILE, log.to_str().unwrap()),
+        ];
+        if let Some((format, level)) = format {
+            vars.extend([
+                ("AWS_LAMBDA_LOG_FORMAT", format),
+                ("AWS_LAMBDA_LOG_LEVEL", level),
+            ]);
+        }
+        let out = run(test, &vars, steps([invocation("t1", b"x")]));
+        assert_eq!(out.code, Some(1), "{format:?}");
+        assert_response(out.posts()[0], "t1", b"ok x");
+        let bytes = fs::read(&log).unwrap();
+        let mut lines = bytes.split(|&b| b == b'\n');
+        let expected: [&[u8]; 4] = [
+            b"plain line for t1",
+            LOGGED_JSON.as_bytes(),
+            AWKWARD.as_bytes(),
+            b"bad \xff byte",
+        ];
+        for want in expected {
+            assert_eq!(
+                lines.next().unwrap(),
+                want,
+                "{format:?}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        // The long line as the relay has always forwarded it: whole, or in pieces of over
+        // 16 KiB, each ended with a line break.
+        let long = long_line();
+        let mut joined = Vec::new();
+        while joined.len() < long.len() {
+            let piece = lines.next().unwrap();
+            joined.extend_from_slice(piece);
+            assert!(joined.len() == long.len() || piece.len() > 16 * 1024);
+        }
+        assert_eq!(joined, long.as_bytes());
+        assert_eq!(lines.next().unwrap(), b"no line break at the end");
+        let rest: Vec<&[u8]> = lines.filter(|l| !l.is_empty()).collect();
+        assert_eq!(rest.len(), 1, "{format:?}: the runtime's last line only");
+        assert!(rest[0].starts_with(b"tinylambda: GET /next returned 500"));
+    }
+}
+
+/// A persistent bash function that logs a line and a partial line per invocation.
+const PERSISTENT_LOGGING_SH: &str = r#"handler () {
+  echo "line for $LAMBDA_REQUEST_ID" >&2
+  echo '{"message":"json for '"$LAMBDA_REQUEST_ID"'"}' >&2
+  printf 'partial for %s' "$LAMBDA_REQUEST_ID" >&2
+  echo "ok $1"
+}
+"#;
+
+#[test]
+fn in_json_format_persistent_handlers_log_records_of_each_invocation_and_exec_its_warnings() {
+    if child() {
+        become_exec()
+    }
+    let test =
+        "in_json_format_persistent_handlers_log_records_of_each_invocation_and_exec_its_warnings";
+    let root = task_root(
+        test,
+        &[
+            ("logging.sh", 0o644, PERSISTENT_LOGGING_SH),
+            ("guard", 0o755, GUARD),
+        ],
+    );
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "logging.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ],
+        steps([invocation("p1", b"a"), invocation("p2", b"b")]),
+    );
+    out.assert_ran_to_the_end();
+    assert_response(out.posts()[0], "p1", b"ok a");
+    assert_response(out.posts()[1], "p2", b"ok b");
+    let records = json_lines(&out);
+    for id in ["p1", "p2"] {
+        // The partial line is not held back until the next invocation.
+        assert_eq!(
+            wrapped(&records, id, None),
+            [format!("line for {id}"), format!("partial for {id}")]
+        );
+        let json = format!(r#"{{"message":"json for {id}"}}"#);
+        assert!(out.stderr.lines().any(|l| l == json), "{}", out.stderr);
+    }
+
+    // tinylambda-exec's own lines are records too: a handler that replies before reading
+    // its frame is replaced, with a warning.
+    let large = "200000 0\n".repeat(300_000 / 9);
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "guard"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ],
+        steps([invocation("big", large.as_bytes())]),
+    );
+    out.assert_ran_to_the_end();
+    let records = json_lines(&out);
+    let warning = records
+        .iter()
+        .find(|r| {
+            r.str("message")
+                .is_some_and(|m| m.starts_with("tinylambda-exec: the handler replied before"))
+        })
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    assert_eq!(warning.str("level"), Some("WARN"));
+}
+
+/// Set (only) for the server process of the next test.
+const LOGGING_PORT: &str = "TINYLAMBDA_TEST_LOGGING_PORT";
+
+#[test]
+fn in_json_format_the_web_servers_output_becomes_records_of_the_invocation() {
+    if let Ok(port) = env::var(LOGGING_PORT) {
+        exec_support::logging_server(&port);
+    }
+    if child() {
+        become_exec()
+    }
+    let test = "in_json_format_the_web_servers_output_becomes_records_of_the_invocation";
+    let me = env::current_exe().unwrap();
+    let runner = env::var(support::RUNNER).map_or(String::new(), |r| format!("'{r}' "));
+    for json in [true, false] {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let start = format!(
+            "{LOGGING_PORT}={port} exec {runner}'{}' {test} --exact --test-threads=1 --nocapture",
+            me.display()
+        );
+        let url = format!("http://127.0.0.1:{port}/");
+        let mut vars = vec![
+            ("TINYLAMBDA_WEB_URL", url.as_str()),
+            ("TINYLAMBDA_WEB_START", start.as_str()),
+        ];
+        if json {
+            vars.push(("AWS_LAMBDA_LOG_FORMAT", "JSON"));
+        }
+        let out = run(
+            test,
+            &vars,
+            steps([invocation("w1", b"[1]"), invocation("w2", b"[2]")]),
+        );
+        out.assert_ran_to_the_end();
+        assert_response(out.posts()[0], "w1", b"ok w1");
+        assert_response(out.posts()[1], "w2", b"ok w2");
+        for id in ["w1", "w2"] {
+            let json_line = format!(r#"{{"level":"WARN","message":"stderr of {id}"}}"#);
+            assert!(out.stderr.lines().any(|l| l == json_line), "{}", out.stderr);
+        }
+        if !json {
+            // Text: the server writes to the runtime's streams itself (stdout is not
+            // captured here).
+            assert!(out.stderr.lines().any(|l| l == "plain stderr of w1"));
+            assert!(!out.stderr.contains("\"timestamp\""), "{}", out.stderr);
+            continue;
+        }
+        let records = json_lines(&out);
+        for (id, body) in [("w1", "[1]"), ("w2", "[2]")] {
+            // What the server wrote before it answered belongs to its invocation, from
+            // stdout and stderr alike.
+            assert_eq!(
+                wrapped(&records, id, None),
+                [
+                    format!("stdout: {body} for {id}"),
+                    format!("plain stderr of {id}")
+                ],
+                "{}",
+                out.stderr
+            );
+        }
+        // Before the first invocation: no request id. (The test harness running the
+        // server writes to the same stdout, with no line break before `starting`.)
+        let starting = records
+            .iter()
+            .find(|r| r.str("message").is_some_and(|m| m.ends_with("starting")))
+            .unwrap_or_else(|| panic!("{}", out.stderr));
+        assert_eq!(starting.str("level"), Some("INFO"));
+        assert_eq!(starting.get("requestId"), None);
     }
 }

@@ -188,3 +188,70 @@ pub fn lifetime_server(port: &str) -> ! {
     }
     unreachable!("incoming() never ends");
 }
+
+/// A web server run as a process of its own (by `TINYLAMBDA_WEB_START`) that logs, listening
+/// on 127.0.0.1:`port` until killed: `starting` on stdout before it listens; for each POST,
+/// before it answers `ok ID`, the line `stdout: BODY for ID` on stdout, then
+/// `{"level":"WARN","message":"stderr of ID"}` and `plain stderr of ID` on stderr (`ID` the
+/// request's `Lambda-Runtime-Aws-Request-Id`), each line in one write.
+pub fn logging_server(port: &str) -> ! {
+    let line = |out: &mut dyn Write, text: String| {
+        out.write_all(format!("{text}\n").as_bytes()).unwrap();
+        out.flush().unwrap();
+    };
+    // Before it listens: written before the runtime can finish its init.
+    line(&mut std::io::stdout(), "starting".into());
+    let listener = TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
+    for conn in listener.incoming().flatten() {
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut conn = conn;
+        while let Some((length, id)) = read_head_and_id(&mut reader) {
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                break;
+            }
+            let body = String::from_utf8_lossy(&body);
+            line(&mut std::io::stdout(), format!("stdout: {body} for {id}"));
+            let mut stderr = std::io::stderr();
+            line(
+                &mut stderr,
+                format!(r#"{{"level":"WARN","message":"stderr of {id}"}}"#),
+            );
+            line(&mut stderr, format!("plain stderr of {id}"));
+            let reply = format!("ok {id}");
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", reply.len());
+            if conn.write_all(head.as_bytes()).is_err() || conn.write_all(reply.as_bytes()).is_err()
+            {
+                break;
+            }
+        }
+    }
+    unreachable!("incoming() never ends");
+}
+
+/// Reads a request's head: its `Content-Length` (0 without one) and its
+/// `Lambda-Runtime-Aws-Request-Id` (empty without one), or `None` when the connection ends
+/// first.
+fn read_head_and_id(reader: &mut impl BufRead) -> Option<(usize, String)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let (mut length, mut id) = (0, String::new());
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        match line.trim_end().split_once(": ") {
+            Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
+                length = value.parse().unwrap();
+            }
+            Some((name, value)) if name.eq_ignore_ascii_case("lambda-runtime-aws-request-id") => {
+                id = value.to_owned();
+            }
+            Some(_) => {}
+            None => return Some((length, id)),
+        }
+    }
+}

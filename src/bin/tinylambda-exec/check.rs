@@ -4,7 +4,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use tinylambda::Error;
+use tinylambda::{Error, Level};
 
 use crate::deadline::Deadline;
 use crate::failure::{SYNTAX_ERROR, error, status_text};
@@ -31,12 +31,15 @@ pub(crate) fn compiles(spec: &Spec) -> Result<(), Error> {
     let mut child = match spec.spawn(&mut cmd) {
         Ok(child) => child,
         Err(e) => {
-            log(&[
-                b"the syntax check of ",
-                file,
-                b" did not start: ",
-                e.message().as_bytes(),
-            ]);
+            log(
+                Level::Warn,
+                &[
+                    b"the syntax check of ",
+                    file,
+                    b" did not start: ",
+                    e.message().as_bytes(),
+                ],
+            );
             return Ok(());
         }
     };
@@ -54,13 +57,16 @@ pub(crate) fn compiles(spec: &Spec) -> Result<(), Error> {
     let status = child.reap();
     relay.finish();
     if end == End::TimedOut {
-        log(&[
-            b"the syntax check of ",
-            file,
-            b" took over ",
-            &decimal(CHECK_MS),
-            b" ms: skipped",
-        ]);
+        log(
+            Level::Warn,
+            &[
+                b"the syntax check of ",
+                file,
+                b" took over ",
+                &decimal(CHECK_MS),
+                b" ms: skipped",
+            ],
+        );
         return Ok(());
     }
     if status.is_some_and(|s| s.success()) {

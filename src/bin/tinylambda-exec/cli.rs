@@ -26,6 +26,10 @@ Settings (environment):
   TINYLAMBDA_WEB_WAIT_MS=N   wait at most N ms for its port (default 8000)
   TINYLAMBDA_BASH, TINYLAMBDA_PERL   the interpreters (default: bash, perl from PATH)
 
+The handler's stderr is the function's log. With AWS_LAMBDA_LOG_FORMAT=JSON (Lambda's
+logging controls), each line that is not a JSON object becomes an INFO record of the
+invocation, and AWS_LAMBDA_LOG_LEVEL above INFO drops those; JSON lines pass as they are.
+
 Try it locally: tinylambda-emu --invoke '{\"a\":1}' -- ./bootstrap
 ";
 
@@ -46,7 +50,7 @@ pub(crate) fn handle_args() {
             0,
         ),
         other => {
-            crate::log::log(&[
+            crate::log::plain(&[
                 b"unexpected argument ",
                 other,
                 b" (it takes none on Lambda; see --help)",

@@ -24,7 +24,9 @@
 //!
 //! The child learns its invocation from `LAMBDA_REQUEST_ID`, `LAMBDA_DEADLINE_MS`,
 //! `LAMBDA_INVOKED_FUNCTION_ARN` and `_X_AMZN_TRACE_ID`. Its stderr is forwarded to ours
-//! line by line. A child still running 50 ms before the deadline is killed with its whole
+//! line by line (`relay.rs`): as it is in text log format, as JSON objects or `INFO` records
+//! of the invocation in JSON format (`forward.rs`; the web server's output too, through
+//! `server_log.rs`). A child still running 50 ms before the deadline is killed with its whole
 //! process group. `TINYLAMBDA_BASH` and `TINYLAMBDA_PERL` name the interpreters (default:
 //! `bash` and `perl` from `PATH`). The error types are listed in `failure.rs`. On the command
 //! line it takes only `--help` and `--version` (`cli.rs`).
@@ -41,9 +43,11 @@ mod child;
 mod cli;
 mod deadline;
 mod failure;
+mod forward;
 mod frame;
 mod handler;
 mod http;
+mod json_object;
 mod log;
 mod oneshot;
 mod output;
@@ -53,6 +57,7 @@ mod relay;
 mod resolve;
 mod scripts;
 mod server;
+mod server_log;
 mod settings;
 mod spec;
 #[allow(unsafe_code)]
@@ -67,7 +72,10 @@ fn main() {
     cli::handle_args();
     // Checked before anything is started, so a misplaced bootstrap leaves no child behind.
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        log::log(&[b"AWS_LAMBDA_RUNTIME_API is not set (not on Lambda or an emulator?)"]);
+        log::log(
+            tinylambda::Level::Fatal,
+            &[b"AWS_LAMBDA_RUNTIME_API is not set (not on Lambda or an emulator?)"],
+        );
         std::process::exit(1);
     }
     let mut handler = tinylambda::init(Handler::from_env);

@@ -51,7 +51,7 @@ impl PerCall {
         let mut child = self.spec.spawn(&mut cmd)?;
         self.out.clear();
         let mut input = Input::new(event, b"", true);
-        self.relay.begin();
+        self.relay.begin(ctx);
         let end = pump(
             &mut child,
             &mut input,

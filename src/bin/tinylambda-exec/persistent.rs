@@ -6,7 +6,7 @@
 
 use std::os::fd::AsRawFd;
 
-use tinylambda::{Context, Error};
+use tinylambda::{Context, Error, Level};
 
 use crate::child::Child;
 use crate::deadline::Deadline;
@@ -51,7 +51,7 @@ impl Persistent {
     pub(crate) fn invoke(&mut self, event: &[u8], ctx: &Context<'_>) -> Result<Vec<u8>, Error> {
         let deadline = Deadline::of(ctx);
         frame::write_head(&mut self.head, event.len(), ctx);
-        self.relay.begin();
+        self.relay.begin(ctx);
         self.replace_if_out_of_step();
         for attempt in 0..2 {
             let child = match self.child.take() {
@@ -86,11 +86,14 @@ impl Persistent {
                     // It ended between invocations (its own `exit`, or a crash): start a
                     // new one for this invocation.
                     let status = self.retire();
-                    log(&[
-                        b"the handler process had ended (",
-                        &failure::status_text(status),
-                        b"); starting it again",
-                    ]);
+                    log(
+                        Level::Warn,
+                        &[
+                            b"the handler process had ended (",
+                            &failure::status_text(status),
+                            b"); starting it again",
+                        ],
+                    );
                 }
                 End::TimedOut => {
                     self.retire();
@@ -124,17 +127,23 @@ impl Persistent {
         let stray = sys::unread(stdout.as_raw_fd()).unwrap_or(0);
         let status = self.retire();
         if stray > 0 {
-            log(&[
-                b"the handler wrote ",
-                &decimal(stray as u64),
-                b" bytes after its last reply; it was stopped and starts again",
-            ]);
+            log(
+                Level::Warn,
+                &[
+                    b"the handler wrote ",
+                    &decimal(stray as u64),
+                    b" bytes after its last reply; it was stopped and starts again",
+                ],
+            );
         } else {
-            log(&[
-                b"the handler process had ended (",
-                &failure::status_text(status),
-                b"); starting it again",
-            ]);
+            log(
+                Level::Warn,
+                &[
+                    b"the handler process had ended (",
+                    &failure::status_text(status),
+                    b"); starting it again",
+                ],
+            );
         }
     }
 
@@ -169,7 +178,7 @@ impl Persistent {
             Some(Reply::Invalid) | None => Err(failure::ended(None, &self.relay.tail())),
         };
         if let Some(slip) = slip(read, len, self.reply.extra()) {
-            log(&[&slip, b"; it was stopped and starts again"]);
+            log(Level::Warn, &[&slip, b"; it was stopped and starts again"]);
             self.retire();
         }
         result

@@ -16,10 +16,11 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 
-use tinylambda::Error;
+use tinylambda::{Error, Level};
 
 use crate::failure::{START_ERROR, error};
 use crate::log::log;
+use crate::server_log::ServerLog;
 use crate::sys;
 
 /// The watcher: wait for the end of stdin (our end closing), then kill the process group.
@@ -36,17 +37,21 @@ pub(crate) struct Server {
 
 impl Server {
     /// Runs `command` with `/bin/sh -c` in `dir` (`LAMBDA_TASK_ROOT`), in a process group of
-    /// its own, its output going to ours (the function's log).
+    /// its own, its output going to the function's log: to our streams directly, or in JSON
+    /// format through `log`.
     ///
     /// # Errors
     /// `Runtime.StartError` when it cannot be started.
-    pub(crate) fn start(command: &str, dir: &Path) -> Result<Server, Error> {
+    pub(crate) fn start(command: &str, dir: &Path, log: &mut ServerLog) -> Result<Server, Error> {
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(command)
             .current_dir(dir)
             .process_group(0)
             .stdin(Stdio::null());
+        if let Some((stdout, stderr)) = log.streams() {
+            cmd.stdout(stdout).stderr(stderr);
+        }
         sys::die_with_this_thread(&mut cmd);
         let process = cmd.spawn().map_err(|e| {
             error(
@@ -101,11 +106,14 @@ fn watch(pgid: u32) -> Option<(Child, ChildStdin)> {
             Some((watcher, stdin))
         }
         Err(e) => {
-            log(&[
-                b"cannot watch the web server's process group (",
-                e.to_string().as_bytes(),
-                b"): what it starts beside itself may outlive us",
-            ]);
+            log(
+                Level::Warn,
+                &[
+                    b"cannot watch the web server's process group (",
+                    e.to_string().as_bytes(),
+                    b"): what it starts beside itself may outlive us",
+                ],
+            );
             None
         }
     }

@@ -13,6 +13,8 @@
 //! - `ioctl(FIONREAD)` on a pipe: how many bytes wait in it, from either end, so a
 //!   persistent handler that left part of its frame unread, or wrote between invocations,
 //!   is noticed.
+//! - `pipe2(O_CLOEXEC)`: one pipe for both output streams of the web server, in JSON log
+//!   format (`std::io::pipe` is newer than the crate's minimum Rust, 1.85).
 
 use std::ffi::{c_int, c_long, c_short, c_ulong};
 use std::io;
@@ -43,6 +45,8 @@ const F_SETFL: c_int = 4;
 /// `FIONREAD` in the generic ioctl numbering, which x86_64 and aarch64 use.
 const FIONREAD: c_ulong = 0x541B;
 const O_NONBLOCK: c_int = 0o4000;
+/// The same value on x86_64 and aarch64.
+const O_CLOEXEC: c_int = 0o2_000_000;
 const SIGKILL: c_int = 9;
 const PR_SET_PDEATHSIG: c_int = 1;
 const ESRCH: i32 = 3;
@@ -57,6 +61,7 @@ unsafe extern "C" {
     fn syscall(number: c_long, ...) -> c_long;
     fn prctl(option: c_int, ...) -> c_int;
     fn getppid() -> c_int;
+    fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
 }
 
 /// Waits until one of `fds` is ready or `timeout_ms` passes (-1: no limit); the number of
@@ -108,9 +113,9 @@ fn die_with_parent(parent: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes writes to `fd` return `WouldBlock` instead of waiting. Only the file status flags
-/// change (the access mode bits are ignored by `F_SETFL`), and only for this end of the
-/// pipe: the child's end is a separate open file.
+/// Makes writes to (or reads from) `fd` return `WouldBlock` instead of waiting. Only the
+/// file status flags change (the access mode bits are ignored by `F_SETFL`), and only for
+/// this end of the pipe: the child's end is a separate open file.
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl(2) with F_SETFL takes an int argument and touches no memory of ours.
     if unsafe { fcntl(fd, F_SETFL, O_NONBLOCK) } == -1 {
@@ -128,6 +133,21 @@ pub(crate) fn unread(fd: RawFd) -> io::Result<usize> {
         return Err(io::Error::last_os_error());
     }
     Ok(usize::try_from(count).unwrap_or(0))
+}
+
+/// A new pipe, both ends closed on exec (a child gets one only as a stream it is given):
+/// its read end and its write end.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds: [c_int; 2] = [-1, -1];
+    // SAFETY: pipe2(2) writes two ints through the pointer, which points to a live array
+    // of two.
+    if unsafe { pipe2(fds.as_mut_ptr(), O_CLOEXEC) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let [read, write] = fds;
+    // SAFETY: the kernel just returned these two descriptors to us, and nothing else owns
+    // them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(read), OwnedFd::from_raw_fd(write)) })
 }
 
 /// A descriptor that becomes readable when process `pid` (our unreaped child) exits;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tinylambda::endpoint::Endpoint;
-use tinylambda::{Context, Error};
+use tinylambda::{Context, Error, Level};
 
 use crate::deadline::Deadline;
 use crate::failure::{
@@ -15,6 +15,7 @@ use crate::failure::{
 use crate::http::{Client, Failure};
 use crate::log::{decimal, log};
 use crate::server::Server;
+use crate::server_log::ServerLog;
 use crate::settings::WebSettings;
 use crate::vars;
 
@@ -30,6 +31,8 @@ pub(crate) struct Web {
     client: Client,
     /// The server we started, if any.
     server: Option<Server>,
+    /// Its output, relayed in JSON log format.
+    log: ServerLog,
     /// Where it runs: `LAMBDA_TASK_ROOT`.
     dir: PathBuf,
     wait_ms: u64,
@@ -85,12 +88,13 @@ impl Web {
             addr,
             client: Client::new(addr, None),
             server: None,
+            log: ServerLog::new(),
             dir: dir.to_owned(),
             wait_ms: settings.wait_ms,
             head: Vec::new(),
         };
         if let Some(command) = settings.start {
-            web.server = Some(Server::start(&command, dir)?);
+            web.server = Some(Server::start(&command, dir, &mut web.log)?);
         }
         let stream = web.await_port(Deadline::after_ms(web.wait_ms))?;
         web.client = Client::new(addr, Some(stream));
@@ -153,8 +157,14 @@ impl Web {
     pub(crate) fn invoke(&mut self, event: &[u8], ctx: &Context<'_>) -> Result<Vec<u8>, Error> {
         let deadline = Deadline::of(ctx);
         self.restart_if_ended(deadline)?;
+        // What the server logged before this invocation is not this invocation's.
+        self.log.drain();
+        self.log.begin(ctx);
         self.write_head(event.len(), ctx);
-        let reply = match self.client.send(&self.head, event, deadline) {
+        let sent = self.client.send(&self.head, event, deadline);
+        // What the server logged before it answered belongs to this invocation.
+        self.log.drain();
+        let reply = match sent {
             Ok(reply) => reply,
             Err(Failure::Timeout) => {
                 return Err(failure::error(
@@ -197,15 +207,18 @@ impl Web {
         let Some(status) = server.ended() else {
             return Ok(());
         };
-        log(&[
-            b"the web server ended (",
-            &failure::status_text(Some(status)),
-            b"); starting it again",
-        ]);
+        log(
+            Level::Warn,
+            &[
+                b"the web server ended (",
+                &failure::status_text(Some(status)),
+                b"); starting it again",
+            ],
+        );
         let command = server.command.clone();
         // What it left running in its group goes first (it may hold the port).
         self.stop_server();
-        self.server = Some(Server::start(&command, &self.dir)?);
+        self.server = Some(Server::start(&command, &self.dir, &mut self.log)?);
         let stream = self.await_port(Deadline::after_ms(self.wait_ms).min(deadline))?;
         self.client = Client::new(self.addr, Some(stream));
         Ok(())
