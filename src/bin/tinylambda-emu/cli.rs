@@ -3,7 +3,9 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::logging::{Level, LogFormat, Logging};
+#[cfg(test)]
+use crate::logging::{Level, LogFormat};
+use crate::logging::{Logging, parse_format, parse_level};
 use crate::request::MAX_REQUEST;
 
 /// The largest `--concurrency` (each waiting `/next` holds a thread).
@@ -194,8 +196,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
                 }
                 concurrency = Some(n);
             }
-            "--log-format" => log_format = Some(LogFormat::parse(&value("--log-format")?)?),
-            "--log-level" => log_level = Some(Level::parse(&value("--log-level")?)?),
+            "--log-format" => log_format = Some(parse_format(&value("--log-format")?)?),
+            "--log-level" => log_level = Some(parse_level(&value("--log-level")?)?),
             "--env" => {
                 let pair = value("--env")?;
                 match pair.split_once('=') {

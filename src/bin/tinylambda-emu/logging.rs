@@ -19,85 +19,30 @@ pub const FORMAT_VAR: &str = "AWS_LAMBDA_LOG_FORMAT";
 /// The variable `--log-level` sets.
 pub const LEVEL_VAR: &str = "AWS_LAMBDA_LOG_LEVEL";
 
-/// The format of log lines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Plain text (`Text`).
-    #[default]
-    Text,
-    /// One JSON object per line (`JSON`).
-    Json,
-}
+pub use tinylambda::{Level, LogFormat};
 
-impl LogFormat {
-    /// Parses `--log-format`'s value (`json` or `text`, any case).
-    pub fn parse(text: &str) -> Result<LogFormat, String> {
-        match text.to_ascii_lowercase().as_str() {
-            "json" => Ok(LogFormat::Json),
-            "text" => Ok(LogFormat::Text),
-            _ => Err(format!("--log-format expects json or text, got {text:?}")),
-        }
-    }
-
-    /// The value of `AWS_LAMBDA_LOG_FORMAT`.
-    pub fn value(self) -> &'static str {
-        match self {
-            LogFormat::Text => "Text",
-            LogFormat::Json => "JSON",
-        }
+/// Parses `--log-format`'s value (`json` or `text`, any case).
+pub fn parse_format(text: &str) -> Result<LogFormat, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "json" => Ok(LogFormat::Json),
+        "text" => Ok(LogFormat::Text),
+        _ => Err(format!("--log-format expects json or text, got {text:?}")),
     }
 }
 
-/// An application log level, the most detailed first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    /// `TRACE`.
-    Trace,
-    /// `DEBUG`.
-    Debug,
-    /// `INFO`.
-    Info,
-    /// `WARN`.
-    Warn,
-    /// `ERROR`.
-    Error,
-    /// `FATAL`.
-    Fatal,
+/// The value of `AWS_LAMBDA_LOG_FORMAT` for `format`.
+pub fn format_value(format: LogFormat) -> &'static str {
+    match format {
+        LogFormat::Text => "Text",
+        LogFormat::Json => "JSON",
+    }
 }
 
-impl Level {
-    const ALL: [Level; 6] = [
-        Level::Trace,
-        Level::Debug,
-        Level::Info,
-        Level::Warn,
-        Level::Error,
-        Level::Fatal,
-    ];
-
-    /// Parses `--log-level`'s value (a level's name, any case).
-    pub fn parse(text: &str) -> Result<Level, String> {
-        Level::ALL
-            .into_iter()
-            .find(|level| level.value().eq_ignore_ascii_case(text))
-            .ok_or_else(|| {
-                format!(
-                    "--log-level expects TRACE, DEBUG, INFO, WARN, ERROR or FATAL, got {text:?}"
-                )
-            })
-    }
-
-    /// The value of `AWS_LAMBDA_LOG_LEVEL`.
-    pub fn value(self) -> &'static str {
-        match self {
-            Level::Trace => "TRACE",
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warn => "WARN",
-            Level::Error => "ERROR",
-            Level::Fatal => "FATAL",
-        }
-    }
+/// Parses `--log-level`'s value (a level's name, any case).
+pub fn parse_level(text: &str) -> Result<Level, String> {
+    Level::parse(text.as_bytes()).ok_or_else(|| {
+        format!("--log-level expects TRACE, DEBUG, INFO, WARN, ERROR or FATAL, got {text:?}")
+    })
 }
 
 /// The logging configuration of the function.
@@ -130,17 +75,17 @@ impl Logging {
 
     /// The format the emulator's platform lines are written in.
     pub fn platform_format(self) -> LogFormat {
-        self.format.unwrap_or_default()
+        self.format.unwrap_or(LogFormat::Text)
     }
 
     /// The variables the runtime gets.
     pub fn env(self) -> Vec<(&'static str, &'static str)> {
         let mut env = Vec::new();
         if let Some(format) = self.format {
-            env.push((FORMAT_VAR, format.value()));
+            env.push((FORMAT_VAR, format_value(format)));
         }
         if let Some(level) = self.level {
-            env.push((LEVEL_VAR, level.value()));
+            env.push((LEVEL_VAR, level.as_str()));
         }
         env
     }
@@ -152,18 +97,18 @@ mod tests {
 
     #[test]
     fn formats_and_levels_set_lambdas_variables() {
-        let json = Logging::new(Some(LogFormat::parse("JSON").unwrap()), None).unwrap();
+        let json = Logging::new(Some(parse_format("JSON").unwrap()), None).unwrap();
         assert_eq!(
             json.env(),
             [(FORMAT_VAR, "JSON"), (LEVEL_VAR, "INFO")],
             "INFO is the default level"
         );
-        let debug = Logging::new(Some(LogFormat::Json), Some(Level::parse("debug").unwrap()));
+        let debug = Logging::new(Some(LogFormat::Json), Some(parse_level("debug").unwrap()));
         assert_eq!(
             debug.unwrap().env(),
             [(FORMAT_VAR, "JSON"), (LEVEL_VAR, "DEBUG")]
         );
-        let text = Logging::new(Some(LogFormat::parse("text").unwrap()), None).unwrap();
+        let text = Logging::new(Some(parse_format("text").unwrap()), None).unwrap();
         assert_eq!(text.env(), [(FORMAT_VAR, "Text")]);
         assert_eq!(text.platform_format(), LogFormat::Text);
         assert!(Logging::default().env().is_empty());
@@ -173,8 +118,8 @@ mod tests {
     #[test]
     fn bad_values_are_one_line_each() {
         for e in [
-            LogFormat::parse("xml").unwrap_err(),
-            Level::parse("loud").unwrap_err(),
+            parse_format("xml").unwrap_err(),
+            parse_level("loud").unwrap_err(),
             Logging::new(None, Some(Level::Warn)).unwrap_err(),
             Logging::new(Some(LogFormat::Text), Some(Level::Warn)).unwrap_err(),
         ] {

@@ -11,26 +11,9 @@ pub fn error_document(error_type: &str, message: &str) -> Vec<u8> {
     out
 }
 
-/// Appends `s` as a JSON string: quotes, backslashes and control characters escaped.
-pub fn push_string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    for &b in s.as_bytes() {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f | 0x7f => {
-                out.extend_from_slice(b"\\u00");
-                out.push(b"0123456789abcdef"[usize::from(b >> 4)]);
-                out.push(b"0123456789abcdef"[usize::from(b & 0xf)]);
-            }
-            _ => out.push(b),
-        }
-    }
-    out.push(b'"');
-}
+/// Appends `s` as a JSON string: the library's escaping (quotes, backslashes and control
+/// characters escaped), the one the runtime writes its error documents with.
+pub use tinylambda::json::push_string;
 
 /// Appends `"key":` (the key escaped), for building objects member by member.
 pub fn push_key(out: &mut Vec<u8>, key: &str) {
@@ -47,7 +30,7 @@ mod tests {
         let doc = error_document("Function.Bad", "a \"quoted\"\\ line\nand\u{1}");
         assert_eq!(
             String::from_utf8(doc).unwrap(),
-            r#"{"errorMessage":"a \"quoted\"\\ line\nand\u0001","errorType":"Function.Bad"}"#
+            r#"{"errorMessage":"a \"quoted\"\\ line\u000Aand\u0001","errorType":"Function.Bad"}"#
         );
     }
 
