@@ -268,8 +268,10 @@ fn aligned(layout: Layout) -> *mut u8 {
 /// blocks of a power of two from 32 bytes to 128 KiB carved from 1 MiB regions of anonymous
 /// memory and reused through one free list per size (never returned to the system), larger
 /// allocations mapped on their own and grown with `mremap` (no copy), one lock, 16 bytes of
-/// header per allocation, and a double free or an overwritten header or free-list link
-/// ending the process with a message. Alignments over 16 cost their size again in padding.
+/// header per allocation, and a double free of a block of up to 128 KiB or an overwritten
+/// header or free-list link ending the process with a message and status 134 (a larger block's
+/// mapping is returned by its first free, so a second free of it is not caught). Alignments
+/// over 16 cost their size again in padding.
 ///
 /// What it does not do that musl's allocator does: give freed small blocks back to the
 /// system, use a block of one size for a request of another, or reset its lock in the

@@ -14,10 +14,13 @@
 //!   how the receive buffer grows to a large event.
 //! - One lock guards the free lists (one compare-and-swap to take); a thread that finds it
 //!   taken yields its processor until it is free.
-//! - Every block starts with a header that holds its size. A double `free`, or a header or
-//!   free-list link that is not what it should be, ends the process with a message: free
-//!   links are stored mangled with their own address (as glibc's "safe-linking" does), so
-//!   a stray write cannot point the next allocation at memory of its choosing.
+//! - Every block starts with a header that holds its size. A double `free` of a block of up
+//!   to 128 KiB, or a header or free-list link that is not what it should be, ends the
+//!   process with a message, as `abort` would: free links are stored mangled with their own
+//!   address (as glibc's "safe-linking" does), so a stray write cannot point the next
+//!   allocation at memory of its choosing. A larger block is unmapped by its first `free`,
+//!   so a second one is not caught: it faults, or, if the address has been mapped again
+//!   meanwhile, unmaps the new owner's memory (a double free is undefined behaviour in C).
 //!
 //! Failures are null with `errno` set to `ENOMEM` (`EINVAL` for a bad alignment), as C
 //! requires.
@@ -186,10 +189,34 @@ fn fail(code: c_int) -> *mut u8 {
     null_mut()
 }
 
-/// Ends the process: the heap's bookkeeping was overwritten, or a block freed twice.
+/// Ends the process: the heap's bookkeeping was overwritten, or a block freed twice. One
+/// log line (which allocates nothing), then as the C libraries' allocators end: with std,
+/// `abort` (`SIGABRT`); without std, `_exit(134)`, the status a shell shows for `SIGABRT`,
+/// since musl's `abort` (signal masks, `raise`) would add about 500 bytes to a no_std
+/// binary. Never a panic: it would unwind out of an allocator (undefined behaviour in a
+/// program built with `panic = "unwind"`), and a panic handler may allocate on a heap known
+/// to be damaged.
 #[cold]
+#[inline(never)]
 fn corrupt() -> ! {
-    panic!("heap corruption or double free")
+    crate::log::line(
+        crate::Level::Fatal,
+        None,
+        b"heap corruption or double free",
+        &[],
+    );
+    #[cfg(feature = "std")]
+    {
+        std::process::abort()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        unsafe extern "C" {
+            fn _exit(code: c_int) -> !;
+        }
+        // SAFETY: ends the process at once, running nothing that could touch the heap.
+        unsafe { _exit(134) }
+    }
 }
 
 /// The block size (header included) for a request of `size` bytes, a multiple of 16; `None`
@@ -469,6 +496,52 @@ mod tests {
                 .iter()
                 .all(|&b| b == byte)
         }
+    }
+
+    /// A block freed twice ends the process with the heap's line and `SIGABRT` (status 134
+    /// without std), never by a panic (which would unwind out of the allocator). Run in a child process: this
+    /// test binary again, running only this test, with a variable that makes it the child.
+    #[cfg(not(miri))]
+    #[test]
+    fn a_double_free_ends_the_process_with_a_line_and_abort() {
+        const CHILD: &str = "TINYLAMBDA_TEST_DOUBLE_FREE";
+        if std::env::var_os(CHILD).is_some() {
+            let p = allocate(100, false);
+            // SAFETY: `p` is live for the first `release`; the second is the defect the
+            // heap must catch before it touches anything.
+            unsafe {
+                release(p);
+                release(p);
+            }
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sys::heap::tests::a_double_free_ends_the_process_with_a_line_and_abort",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        use std::os::unix::process::ExitStatusExt;
+        let aborted = if cfg!(feature = "std") {
+            out.status.signal() == Some(6)
+        } else {
+            out.status.code() == Some(134)
+        };
+        assert!(
+            aborted,
+            "SIGABRT or 134 expected, got {:?}: {stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("heap corruption or double free"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
     }
 
     #[test]
