@@ -151,9 +151,15 @@ static BEFORE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
 /// of a shell, less what the bootstrap had before the runtime started, one per line.
 fn inherited_descriptors(_: &[u8], _: &Context) -> Result<Vec<u8>, Error> {
     let mut shell = std::process::Command::new("sh")
-        .args(["-c", "read line"])
+        .args(["-c", "echo ready; read line"])
         .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .spawn()
+        .map_err(|e| e.to_string())?;
+    // Looked at once the shell runs its script: while the program loader is still at work
+    // it has files of its own open (the C library, say).
+    let mut ready = [0u8; 6];
+    std::io::Read::read_exact(shell.stdout.as_mut().ok_or("no stdout")?, &mut ready)
         .map_err(|e| e.to_string())?;
     let before = BEFORE.get().cloned().unwrap_or_default();
     let from_runtime: Vec<String> = descriptors(&shell.id().to_string())
