@@ -48,6 +48,8 @@ struct Arm64 {
     echo: PathBuf,
     /// The echo without std (`examples/nostd`).
     nostd_echo: PathBuf,
+    /// The no_std probe on tinylambda's own heap (`tests/nostd-probe`).
+    nostd_probe_heap: PathBuf,
     exec: PathBuf,
 }
 
@@ -114,6 +116,7 @@ fn prepare() -> Prepared {
         qemu,
         echo: out.join("examples/echo"),
         nostd_echo: nostd.echo.clone(),
+        nostd_probe_heap: nostd.probe_heap.clone(),
         exec: out.join("tinylambda-exec"),
     })
 }
@@ -324,6 +327,15 @@ fn the_arm64_echo_decodes_chunked_events_and_reconnects_after_connection_close()
             "a new connection after each Connection: close, then kept"
         );
     }
+}
+
+#[test]
+fn the_arm64_heap_serves_four_loops_at_once() {
+    let Some(arm64) = arm64("the_arm64_heap_serves_four_loops_at_once") else {
+        return;
+    };
+    // Its lock is the C library's spin lock on arm64: four threads take it at once.
+    support::nostd::assert_heap_under_loops(arm64.bootstrap(&arm64.nostd_probe_heap), 4, 6);
 }
 
 #[test]

@@ -5,41 +5,16 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{accepted, bootstrap_command, child, event, run_child};
+use support::{accepted, bootstrap_command, child, event, read_request, run_child};
 use tinylambda::{Context, Error};
 
 const LOOPS: usize = 3;
-
-/// Reads one request (head and Content-Length body) from `conn`: (request line, body).
-fn read_request(conn: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .map_or(0, |v| v.parse().unwrap());
-            while buf.len() < end + 4 + length {
-                let n = conn.read(&mut byte).unwrap();
-                assert!(n > 0, "closed mid-body");
-                buf.extend_from_slice(&byte[..n]);
-            }
-            let line = head.lines().next().unwrap().to_owned();
-            return (line, buf[end + 4..end + 4 + length].to_vec());
-        }
-        let n = conn.read(&mut byte).unwrap();
-        assert!(n > 0, "closed mid-head");
-        buf.extend_from_slice(&byte[..n]);
-    }
-}
 
 #[test]
 fn three_loops_run_three_invocations_at_once_and_never_ask_for_a_fourth() {

@@ -282,7 +282,7 @@ fn a_panic_writes_its_message_and_place_and_ends_the_process_posting_nothing_for
             .find(|l| l.contains("panicked at"))
             .unwrap_or_else(|| panic!("no panic line: {}", out.stderr));
         assert!(
-            line.starts_with("tinylambda: panicked at ") && line.contains("main.rs:"),
+            line.starts_with("tinylambda: panicked at ") && line.contains("probe.rs:"),
             "{line}"
         );
         assert!(line.ends_with(message), "{line}");
@@ -411,6 +411,14 @@ fn concurrent_loops_each_keep_a_connection_of_their_own() {
         posts[0].conn, posts[1].conn,
         "each loop has its own connection"
     );
+}
+
+#[test]
+fn the_heap_serves_four_loops_at_once_in_a_static_binary() {
+    let Some(bin) = built("the_heap_serves_four_loops_at_once_in_a_static_binary") else {
+        return;
+    };
+    support::nostd::assert_heap_under_loops(as_bootstrap(Command::new(&bin.probe_heap)), 4, 16);
 }
 
 #[test]

@@ -855,3 +855,29 @@ pub fn target_installed(target: &str) -> bool {
         .join("lib")
         .is_dir()
 }
+
+/// Reads one request (head and Content-Length body) from `conn`, for tests that play the
+/// Runtime API by hand on several connections at once: (request line, body).
+pub fn read_request(conn: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .map_or(0, |v| v.parse().unwrap());
+            while buf.len() < end + 4 + length {
+                let n = conn.read(&mut byte).unwrap();
+                assert!(n > 0, "closed mid-body");
+                buf.extend_from_slice(&byte[..n]);
+            }
+            let line = head.lines().next().unwrap().to_owned();
+            return (line, buf[end + 4..end + 4 + length].to_vec());
+        }
+        let n = conn.read(&mut byte).unwrap();
+        assert!(n > 0, "closed mid-head");
+        buf.extend_from_slice(&byte[..n]);
+    }
+}

@@ -7,12 +7,14 @@
 //! Without it each test says why it is skipped and passes, unless
 //! `TINYLAMBDA_REQUIRE_NOSTD` is set (`.ci/run` sets it), which makes it a failure.
 
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::{run_child_output, target_installed};
+use super::{accepted, event, read_request, run_child, run_child_output, status, target_installed};
 
 /// What the no_std bootstraps are built for on this machine.
 pub const TARGET: &str = "x86_64-unknown-linux-musl";
@@ -20,10 +22,12 @@ const REQUIRE: &str = "TINYLAMBDA_REQUIRE_NOSTD";
 /// How long the build may take (a first build on a busy machine included).
 const BUILD_LIMIT: Duration = Duration::from_secs(900);
 
-/// The two no_std binaries.
+/// The no_std binaries.
 pub struct NoStd {
     pub echo: PathBuf,
     pub probe: PathBuf,
+    /// The probe on tinylambda's own heap (`tinylambda::heap!()`) instead of `malloc`.
+    pub probe_heap: PathBuf,
 }
 
 /// The no_std binaries built for `target`, or `None` after saying why the calling `test` is
@@ -80,5 +84,92 @@ fn build(target: &str) -> Result<NoStd, String> {
     Ok(NoStd {
         echo: out.join("echo"),
         probe: out.join("probe"),
+        probe_heap: out.join("probe-heap"),
     })
+}
+
+/// Runs `bootstrap` (a probe, ready to be a bootstrap) with `loops` concurrent loops, each
+/// on its own connection and thread of the test, for `rounds` invocations each: every other
+/// one an event echoed back byte for byte, its size on either side of the heap's 128 KiB
+/// line between blocks and mappings and different in every loop and round; the others
+/// `churn`, which makes each handler allocate, check and free thousands of blocks while
+/// the other loops do the same through the one heap. Then a 500 on
+/// one `/next` ends the process as it should (status 1, and no heap failure on the way).
+pub fn assert_heap_under_loops(mut bootstrap: Command, loops: usize, rounds: usize) {
+    const SIZES: [usize; 6] = [17, 3_000, 60_000, 131_000, 140_000, 400_000];
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    bootstrap
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("PROBE_MODE", "concurrent")
+        .env("AWS_LAMBDA_MAX_CONCURRENCY", loops.to_string());
+    let runner = std::thread::spawn(move || run_child(bootstrap));
+    let servers: Vec<_> = (0..loops)
+        .map(|l| {
+            let mut conn = accept_within(&listener, Duration::from_secs(60));
+            conn.set_read_timeout(Some(Duration::from_secs(60)))
+                .unwrap();
+            std::thread::spawn(move || {
+                for round in 0..rounds {
+                    let (line, _) = read_request(&mut conn);
+                    assert!(
+                        line.starts_with("GET /2018-06-01/runtime/invocation/next "),
+                        "{line}"
+                    );
+                    // Every other round the handler churns through the heap, the loops at
+                    // about the same time; the others echo an event of their own size.
+                    let (body, answer): (Vec<u8>, Vec<u8>) = if round % 2 == 1 {
+                        (b"churn".to_vec(), b"churned".to_vec())
+                    } else {
+                        let size = SIZES[(l + round) % SIZES.len()] + 7 * round;
+                        let body: Vec<u8> =
+                            (0..size).map(|i| (i * 31 + l * 7 + round) as u8).collect();
+                        (body.clone(), body)
+                    };
+                    let id = format!("h{l}-{round}");
+                    conn.write_all(&event(&id, &body, &[])).unwrap();
+                    let (line, posted) = read_request(&mut conn);
+                    let expected = format!("POST /2018-06-01/runtime/invocation/{id}/response ");
+                    assert!(line.starts_with(&expected), "{line}");
+                    assert!(posted == answer, "{id}: {} bytes back", posted.len());
+                    conn.write_all(&accepted()).unwrap();
+                }
+                let (line, _) = read_request(&mut conn);
+                assert!(
+                    line.starts_with("GET /2018-06-01/runtime/invocation/next "),
+                    "{line}"
+                );
+                conn
+            })
+        })
+        .collect();
+    let mut conns: Vec<_> = servers.into_iter().map(|s| s.join().unwrap()).collect();
+    conns[0].write_all(&status(500, "end of test")).unwrap();
+    let (code, stderr) = runner.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("GET /next returned 500"), "{stderr}");
+    assert!(!stderr.contains("heap"), "{stderr}");
+}
+
+/// The next connection to `listener`; panics when none comes within `limit` (a bootstrap
+/// that died or hangs before it connects).
+fn accept_within(listener: &TcpListener, limit: Duration) -> std::net::TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let until = std::time::Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => {
+                conn.set_nonblocking(false).unwrap();
+                return conn;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < until,
+                    "no connection in {limit:?}"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
 }
