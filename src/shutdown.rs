@@ -35,17 +35,18 @@ const MAX_REPLY_BYTES: usize = 64 * 1024;
 /// Arranges for `callback` to run when Lambda shuts the function down: registers a no-op
 /// internal extension (so that Lambda sends SIGTERM) and leaves its
 /// `/extension/event/next` request waiting on a connection of its own (the extension has
-/// no events to wait for), installs SIGTERM and SIGINT handlers, and starts a thread that
-/// waits for the signal. On the signal, `callback` runs on that thread and the process
-/// exits with status 0. Call it once, before [`crate::run`] (extensions must register
-/// before the first `/next`).
+/// no events to wait for), starts a thread that waits for the signal, and then installs
+/// SIGTERM and SIGINT handlers. On the signal, `callback` runs on that thread and the
+/// process exits with status 0 (with std, after a panic in `callback` too). Call it once,
+/// before [`crate::run`] (extensions must register before the first `/next`).
 ///
 /// `callback` has 500 ms on Lambda before the process is killed; keep it short (flush
 /// buffers, close connections). It runs on its own thread while the main loop may be
 /// blocked on `/next`, so it must not rely on state the handler holds locked.
 ///
 /// When the extension cannot be registered (an emulator without the Extensions API, say),
-/// one line is logged and the function carries on without SIGTERM.
+/// or the thread cannot start, one line is logged and the function carries on with
+/// SIGTERM's default action (the process ends).
 ///
 /// Cost: one extra connection, one thread blocked in a system call, and one register call at
 /// start; nothing per invocation.
@@ -55,31 +56,41 @@ pub fn on_shutdown<F: FnOnce() + Send + 'static>(callback: F) {
     let Some(conn) = register() else {
         return;
     };
-    let Some(fd) = sys::signals::install() else {
-        return log::line(
+    // The `/event/next` request stays in flight for the life of the process, whatever
+    // follows: the extension is then "waiting", which is all Lambda asks of it. Its
+    // connection stays open because it is never dropped.
+    core::mem::forget(conn);
+    // The thread that acts on the signal first, then the handler: a handler whose pipe
+    // nobody reads would swallow the signal.
+    let unavailable = |why: &[u8]| {
+        log::line(
             Level::Warn,
             None,
-            b"graceful shutdown unavailable: cannot install the SIGTERM handler",
-            &[],
-        );
+            b"graceful shutdown unavailable: \x01",
+            &[why],
+        )
+    };
+    let Some(fd) = sys::signals::open() else {
+        return unavailable(b"cannot install the SIGTERM handler");
     };
     let waiter = sys::thread::spawn(Box::new(move || {
         sys::signals::wait(fd);
+        // With std a panic in the callback is reported (std's hook) and the exit below
+        // still happens: the thread's entry is a C function, which a panic must not unwind
+        // out of. Without std a panic ends the process through the program's handler.
+        #[cfg(feature = "std")]
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback));
+        #[cfg(not(feature = "std"))]
         callback();
         sys::exit(0)
     }));
     if !waiter {
-        log::line(
-            Level::Warn,
-            None,
-            b"graceful shutdown unavailable: cannot start its thread",
-            &[],
-        );
+        return unavailable(b"cannot start its thread");
     }
-    // The `/event/next` request stays in flight for the life of the process: the extension
-    // is then "waiting", which is all Lambda asks of it. Its connection stays open because
-    // it is never dropped.
-    core::mem::forget(conn);
+    if !sys::signals::handle() {
+        // The thread waits on for a signal that will not come: harmless.
+        unavailable(b"cannot install the SIGTERM handler");
+    }
 }
 
 /// Registers the extension and sends its first `/event/next`; returns its connection.

@@ -75,6 +75,38 @@ fn sigterm_runs_the_callback_and_exits_zero() {
 }
 
 #[test]
+#[cfg_attr(
+    tinylambda_portable,
+    ignore = "SIGTERM is handled on Linux only, not by the portable fallback"
+)]
+fn a_callback_that_panics_still_ends_the_process_with_status_zero() {
+    if child() {
+        tinylambda::on_shutdown(|| panic!("the callback gave up"));
+        tinylambda::run(echo)
+    }
+    let out = serve(
+        "a_callback_that_panics_still_ends_the_process_with_status_zero",
+        vec![
+            Step::Reply(registered("4f2b1a9c-0000-4000-8000-00000000beef")),
+            Step::Park,
+            Step::Reply(event("a", b"x", &[])),
+            Step::Reply(accepted()),
+            Step::SigTerm,
+        ],
+    );
+    // With std the panic is reported and the exit is the documented one; without std the
+    // panic ends the process as any panic does there (the panic handler of the program).
+    if cfg!(feature = "std") {
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    assert!(
+        out.stderr.contains("the callback gave up"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn without_an_extensions_api_the_function_runs_on_without_sigterm() {
     if child() {
         tinylambda::on_shutdown(|| eprintln!("never"));
@@ -121,6 +153,70 @@ fn without_an_extensions_api_sigterm_still_ends_the_process() {
     );
     // No handler was left behind to swallow the signal: its default action ends the
     // process (as a Ctrl-C or an emulator's reload expects), and the callback never runs.
+    assert_eq!(out.code, None, "killed by the signal: {}", out.stderr);
+    assert!(!out.stderr.contains("never"), "{}", out.stderr);
+}
+
+/// `setrlimit(RLIMIT_AS)` to the address space in use now plus `room` bytes (`None`:
+/// unlimited), so that a thread's stack cannot be had.
+fn limit_address_space(room: Option<u64>) {
+    #[repr(C)]
+    struct Rlimit {
+        cur: u64,
+        max: u64,
+    }
+    unsafe extern "C" {
+        fn setrlimit(resource: i32, limit: *const Rlimit) -> i32;
+    }
+    const RLIMIT_AS: i32 = 9;
+    let in_use = || -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmSize:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches("kB")
+            .trim();
+        kib.parse::<u64>().unwrap() * 1024
+    };
+    let cur = room.map_or(u64::MAX, |room| in_use() + room);
+    let limit = Rlimit { cur, max: u64::MAX };
+    // SAFETY: a valid limit for a valid resource.
+    assert_eq!(unsafe { setrlimit(RLIMIT_AS, &limit) }, 0);
+}
+
+#[test]
+#[cfg_attr(
+    tinylambda_portable,
+    ignore = "SIGTERM is handled on Linux only, not by the portable fallback"
+)]
+fn when_the_waiting_thread_cannot_start_sigterm_still_ends_the_process() {
+    if child() {
+        // 1 MiB of address space to spare: enough for the register call, not for the
+        // waiting thread's stack.
+        limit_address_space(Some(1 << 20));
+        tinylambda::on_shutdown(|| eprintln!("never"));
+        limit_address_space(None);
+        tinylambda::run(echo)
+    }
+    let out = serve(
+        "when_the_waiting_thread_cannot_start_sigterm_still_ends_the_process",
+        vec![
+            Step::Reply(registered("4f2b1a9c-0000-4000-8000-00000000beef")),
+            Step::Park,
+            Step::Reply(event("a", b"x", &[])),
+            Step::Reply(accepted()),
+            Step::SigTerm,
+        ],
+    );
+    assert!(
+        out.stderr.contains("cannot start its thread"),
+        "{}",
+        out.stderr
+    );
+    // No handler was left behind with nobody to act on what it hears: the signal's default
+    // action ends the process.
     assert_eq!(out.code, None, "killed by the signal: {}", out.stderr);
     assert!(!out.stderr.contains("never"), "{}", out.stderr);
 }

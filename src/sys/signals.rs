@@ -4,19 +4,25 @@
 //! `write(2)` on a non-blocking pipe, keeping the interrupted code's `errno`. Everything
 //! else (the user's callback, the exit) happens on an ordinary thread that blocks reading
 //! the other end of the pipe. Both ends are close-on-exec: processes the handler starts do
-//! not inherit them. Elsewhere [`install`] reports that it cannot.
+//! not inherit them. The handler is installed only once that thread runs, so that a signal
+//! never goes to a pipe nobody reads. Elsewhere [`open`] reports that it cannot.
 
 #[cfg(any(not(target_os = "linux"), tinylambda_portable))]
-pub(crate) use portable::{install, wait};
+pub(crate) use portable::{handle, open, wait};
 
 #[cfg(all(target_os = "linux", not(tinylambda_portable)))]
-pub(crate) use unix::{install, wait};
+pub(crate) use unix::{handle, open, wait};
 
 #[cfg(any(not(target_os = "linux"), tinylambda_portable))]
 mod portable {
     /// SIGTERM is not handled off Linux: `None`.
-    pub(crate) fn install() -> Option<i32> {
+    pub(crate) fn open() -> Option<i32> {
         None
+    }
+
+    /// Never called: [`open`] gave nothing to handle signals with.
+    pub(crate) fn handle() -> bool {
+        false
     }
 
     /// Never called: there is nothing to wait for.
@@ -63,9 +69,9 @@ mod unix {
         }
     }
 
-    /// Installs the handler for SIGTERM and SIGINT and returns the pipe's read end, for
-    /// [`wait`]. `None` when the pipe or the handler cannot be set up.
-    pub(crate) fn install() -> Option<c_int> {
+    /// Makes the pipe the handler writes to, and returns its read end, for [`wait`]. `None`
+    /// when it cannot be made. Signals keep their action until [`handle`].
+    pub(crate) fn open() -> Option<c_int> {
         let mut fds: [c_int; 2] = [-1, -1];
         // SAFETY: `fds` is a writable array of two ints, as pipe2(2) requires.
         if unsafe { pipe2(fds.as_mut_ptr(), O_CLOEXEC) } != 0 {
@@ -78,12 +84,16 @@ mod unix {
             return None;
         }
         WAKE.store(write_end, Ordering::Relaxed);
+        Some(read_end)
+    }
+
+    /// Installs the handler for SIGTERM and SIGINT: from now on they go to the pipe of
+    /// [`open`], whose reader must already be waiting. False when it cannot be installed.
+    pub(crate) fn handle() -> bool {
         let handler = on_signal as extern "C" fn(c_int) as usize;
         // SAFETY: `on_signal` is an extern "C" function of the signature signal(2) expects
         // and only does async-signal-safe work (see the module documentation).
-        let installed =
-            unsafe { signal(SIGTERM, handler) != SIG_ERR && signal(SIGINT, handler) != SIG_ERR };
-        installed.then_some(read_end)
+        unsafe { signal(SIGTERM, handler) != SIG_ERR && signal(SIGINT, handler) != SIG_ERR }
     }
 
     /// Blocks until the handler has run (a signal arrived), or the pipe fails.
