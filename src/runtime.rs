@@ -134,16 +134,18 @@ impl Runtime {
 
     /// Serves invocations until a fatal condition ends the process.
     pub(crate) fn run(&mut self, handler: &mut Handler<'_>) -> ! {
-        if self.config.max_concurrency() > 1 {
-            log::line(
-                Level::Warn,
-                None,
-                b"AWS_LAMBDA_MAX_CONCURRENCY > 1: run serves one at a time",
-                &[],
-            );
-        }
+        self.one_at_a_time(b"AWS_LAMBDA_MAX_CONCURRENCY > 1: run serves one at a time");
         loop {
             self.invoke(handler);
+        }
+    }
+
+    /// Warns with `line`, for a loop serving one invocation at a time, when Lambda allows
+    /// more (`AWS_LAMBDA_MAX_CONCURRENCY` > 1): only `run_concurrent` serves them at once.
+    #[inline(always)]
+    fn one_at_a_time(&self, line: &[u8]) {
+        if self.config.max_concurrency() > 1 {
+            log::line(Level::Warn, None, line, &[]);
         }
     }
 
@@ -229,6 +231,7 @@ impl Runtime {
     /// Serves invocations with a streaming handler until a fatal condition ends the process.
     #[cfg(feature = "streaming")]
     pub(crate) fn run_streaming(&mut self, handler: &mut StreamHandler<'_>) -> ! {
+        self.one_at_a_time(b"AWS_LAMBDA_MAX_CONCURRENCY > 1: run_streaming serves one at a time");
         loop {
             self.invoke_streaming(handler);
         }

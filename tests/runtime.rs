@@ -45,6 +45,28 @@ fn assert_response(request: &support::Request, id: &str, body: &[u8]) {
 }
 
 #[test]
+fn run_says_it_serves_one_invocation_at_a_time_when_lambda_allows_more() {
+    if child() {
+        tinylambda::run(echo)
+    }
+    let out = serve_with(
+        "run_says_it_serves_one_invocation_at_a_time_when_lambda_allows_more",
+        vec![Step::Reply(event("r", b"x", &[])), Step::Reply(accepted())],
+        |cmd, port| {
+            cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+                .env("AWS_LAMBDA_MAX_CONCURRENCY", "4");
+        },
+    );
+    assert!(
+        out.stderr
+            .contains("AWS_LAMBDA_MAX_CONCURRENCY > 1: run serves one at a time"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.posts().len(), 1, "{}", out.stderr);
+}
+
+#[test]
 fn echo_round_trips_events_over_one_keep_alive_connection() {
     if child() {
         tinylambda::run(echo)

@@ -361,3 +361,30 @@ fn a_streamed_response_refused_with_413_is_logged_and_the_loop_goes_on() {
     );
     assert_eq!(out.posts().len(), 2, "no /error after a 413");
 }
+
+#[test]
+fn run_streaming_says_it_serves_one_invocation_at_a_time_when_lambda_allows_more() {
+    if child() {
+        tinylambda::run_streaming(
+            |event: &[u8], _: &Context, out: &mut Stream| -> Result<(), Error> {
+                out.write_all(event)?;
+                Ok(())
+            },
+        )
+    }
+    let out = serve_with(
+        "run_streaming_says_it_serves_one_invocation_at_a_time_when_lambda_allows_more",
+        vec![Step::Reply(event("s", b"x", &[])), Step::Reply(accepted())],
+        |cmd, port| {
+            cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+                .env("AWS_LAMBDA_MAX_CONCURRENCY", "4");
+        },
+    );
+    assert!(
+        out.stderr
+            .contains("AWS_LAMBDA_MAX_CONCURRENCY > 1: run_streaming serves one at a time"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.posts().len(), 1, "{}", out.stderr);
+}
