@@ -124,3 +124,67 @@ fn one_loop_when_the_variable_is_absent_behaves_like_run() {
         "one loop sets _X_AMZN_TRACE_ID as run does: {body}"
     );
 }
+
+/// About 3 MiB of stack: more than std's 2 MiB default for a thread, less than the 8 MiB
+/// a main thread gets on Linux and on Lambda.
+#[inline(never)]
+fn deep(n: u32) -> u64 {
+    let frame = std::hint::black_box([n as u8; 16 * 1024]);
+    if n == 0 {
+        u64::from(frame[0])
+    } else {
+        deep(n - 1) + u64::from(frame[7])
+    }
+}
+
+#[test]
+fn every_loop_has_the_stack_the_first_one_has() {
+    if child() {
+        tinylambda::run_concurrent(|_: &[u8], _: &Context| -> Result<Vec<u8>, Error> {
+            Ok(format!("deep {}", deep(192)).into_bytes())
+        })
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut cmd = bootstrap_command("every_loop_has_the_stack_the_first_one_has");
+    // The first loop runs on the test's own thread: give it the stack of a main thread.
+    cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("AWS_LAMBDA_MAX_CONCURRENCY", "2")
+        .env("RUST_MIN_STACK", (8 << 20).to_string());
+    let runner = std::thread::spawn(move || run_child(cmd));
+    let mut conns = Vec::new();
+    for _ in 0..2 {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let (line, _) = read_request(&mut conn);
+        assert!(
+            line.starts_with("GET /2018-06-01/runtime/invocation/next "),
+            "{line}"
+        );
+        conns.push(conn);
+    }
+    for (i, conn) in conns.iter_mut().enumerate() {
+        conn.write_all(&event(&format!("d{i}"), b"{}", &[]))
+            .unwrap();
+    }
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let (line, body) = read_request(conn);
+        assert!(line.contains(&format!("/d{i}/response ")), "{line}");
+        let expected = format!("deep {}", (1..=192u64).sum::<u64>());
+        assert_eq!(String::from_utf8_lossy(&body), expected);
+        conn.write_all(&accepted()).unwrap();
+    }
+    for conn in &mut conns {
+        let (line, _) = read_request(conn);
+        assert!(
+            line.starts_with("GET /2018-06-01/runtime/invocation/next "),
+            "{line}"
+        );
+    }
+    conns[0]
+        .write_all(&support::status(500, "end of test"))
+        .unwrap();
+    let (code, stderr) = runner.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+}

@@ -1,5 +1,5 @@
 //! Threads for the opt-in features (the shutdown waiter, concurrent loops): detached,
-//! with a 2 MiB stack, running until the process exits.
+//! with the main thread's stack size, running until the process exits.
 //!
 //! On Linux they start with `pthread_create` directly: `std::thread::spawn` brings about
 //! 35 KiB into a tiny static binary (stack-size settings read from the environment, thread
@@ -15,15 +15,19 @@ pub(crate) use portable::spawn;
 /// What a thread runs.
 pub(crate) type Task = alloc::boxed::Box<dyn FnOnce() + Send + 'static>;
 
-/// The stack of each thread: std's default.
-const STACK: usize = 2 << 20;
+/// The stack of each thread when the main thread's limit is unknown or unlimited: Linux's
+/// default `RLIMIT_STACK` (and Lambda's).
+const STACK: usize = 8 << 20;
+/// The least stack a thread gets: std's default for its threads.
+#[cfg(all(target_os = "linux", not(tinylambda_portable)))]
+const LEAST_STACK: usize = 2 << 20;
 
 #[cfg(all(target_os = "linux", not(tinylambda_portable)))]
 mod pthread {
     use alloc::boxed::Box;
     use core::ffi::{c_int, c_void};
 
-    use super::{STACK, Task};
+    use super::{LEAST_STACK, STACK, Task};
 
     /// `pthread_attr_t` is 56 bytes on 64-bit glibc and musl, 64 on aarch64 glibc: room
     /// for either, suitably aligned.
@@ -41,6 +45,26 @@ mod pthread {
             arg: *mut c_void,
         ) -> c_int;
         fn pthread_detach(thread: usize) -> c_int;
+        /// `rlim` is `struct rlimit`: two `rlim_t` (64 bits on 64-bit glibc and musl).
+        fn getrlimit(resource: c_int, rlim: *mut [u64; 2]) -> c_int;
+    }
+
+    const RLIMIT_STACK: c_int = 3;
+
+    /// The stack size the main thread may grow to (`RLIMIT_STACK`'s soft limit), so that a
+    /// handler needs no more stack on one concurrent loop than on another (the first runs
+    /// on the main thread): [`STACK`] when unlimited or unknown, at least [`LEAST_STACK`],
+    /// at most 1 GiB. Only the pages a thread touches become memory.
+    fn stack_size() -> usize {
+        let mut limit = [0u64; 2];
+        // SAFETY: `limit` is writable storage for a `struct rlimit`.
+        if unsafe { getrlimit(RLIMIT_STACK, &mut limit) } != 0 {
+            return STACK;
+        }
+        match usize::try_from(limit[0]) {
+            Ok(size) if size <= 1 << 30 => size.max(LEAST_STACK),
+            _ => STACK,
+        }
     }
 
     extern "C" fn start(arg: *mut c_void) -> *mut c_void {
@@ -50,8 +74,8 @@ mod pthread {
         core::ptr::null_mut()
     }
 
-    /// Runs `task` on a new, detached thread with a 2 MiB stack. False when the thread
-    /// cannot be created. A panic escaping `task` aborts the process (it cannot unwind
+    /// Runs `task` on a new, detached thread with the main thread's stack size (see
+    /// [`stack_size`]). False when the thread cannot be created. A panic escaping `task` aborts the process (it cannot unwind
     /// into C).
     pub(crate) fn spawn(task: Task) -> bool {
         let arg: *mut Task = Box::into_raw(Box::new(task));
@@ -66,7 +90,7 @@ mod pthread {
         // SAFETY: `attr` was initialised above; `start` matches pthread_create's expected
         // signature and `arg` stays valid (leaked) until `start` takes it back.
         let created = unsafe {
-            pthread_attr_setstacksize(&mut attr, STACK) == 0
+            pthread_attr_setstacksize(&mut attr, stack_size()) == 0
                 && pthread_create(&mut thread, &attr, start, arg.cast()) == 0
         };
         // SAFETY: `attr` was initialised above, and is destroyed once, after use.
