@@ -6,7 +6,7 @@
 mod support;
 
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +15,23 @@ use support::{accepted, bootstrap_command, child, event, read_request, run_child
 use tinylambda::{Context, Error};
 
 const LOOPS: usize = 3;
+
+/// The connections of `loops` loops, each with a `/next` waiting for an event.
+fn waiting_loops(listener: &TcpListener, loops: usize) -> Vec<TcpStream> {
+    let mut conns = Vec::new();
+    for _ in 0..loops {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let (line, _) = read_request(&mut conn);
+        assert!(
+            line.starts_with("GET /2018-06-01/runtime/invocation/next "),
+            "{line}"
+        );
+        conns.push(conn);
+    }
+    conns
+}
 
 #[test]
 fn three_loops_run_three_invocations_at_once_and_never_ask_for_a_fourth() {
@@ -45,18 +62,7 @@ fn three_loops_run_three_invocations_at_once_and_never_ask_for_a_fourth() {
     let runner = std::thread::spawn(move || run_child(cmd));
 
     // Three connections, each with a /next waiting for an event.
-    let mut conns = Vec::new();
-    for _ in 0..LOOPS {
-        let (mut conn, _) = listener.accept().unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let (line, _) = read_request(&mut conn);
-        assert!(
-            line.starts_with("GET /2018-06-01/runtime/invocation/next "),
-            "{line}"
-        );
-        conns.push(conn);
-    }
+    let mut conns = waiting_loops(&listener, LOOPS);
     // No fourth: nothing else connects while three are waiting.
     listener.set_nonblocking(true).unwrap();
     let quiet_until = Instant::now() + Duration::from_millis(300);
@@ -87,19 +93,7 @@ fn three_loops_run_three_invocations_at_once_and_never_ask_for_a_fourth() {
     }
     assert_eq!(bodies, vec!["together=true trace_env=false"; LOOPS]);
     // Each loop asks for its next invocation on its own connection; a 500 ends the process.
-    for conn in &mut conns {
-        let (line, _) = read_request(conn);
-        assert!(
-            line.starts_with("GET /2018-06-01/runtime/invocation/next "),
-            "{line}"
-        );
-    }
-    conns[0]
-        .write_all(&support::status(500, "end of test"))
-        .unwrap();
-    let (code, stderr) = runner.join().unwrap();
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("GET /next returned 500"), "{stderr}");
+    support::end_with_500(&mut conns, runner);
 }
 
 #[test]
@@ -152,18 +146,7 @@ fn every_loop_has_the_stack_the_first_one_has() {
         .env("AWS_LAMBDA_MAX_CONCURRENCY", "2")
         .env("RUST_MIN_STACK", (8 << 20).to_string());
     let runner = std::thread::spawn(move || run_child(cmd));
-    let mut conns = Vec::new();
-    for _ in 0..2 {
-        let (mut conn, _) = listener.accept().unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let (line, _) = read_request(&mut conn);
-        assert!(
-            line.starts_with("GET /2018-06-01/runtime/invocation/next "),
-            "{line}"
-        );
-        conns.push(conn);
-    }
+    let mut conns = waiting_loops(&listener, 2);
     for (i, conn) in conns.iter_mut().enumerate() {
         conn.write_all(&event(&format!("d{i}"), b"{}", &[]))
             .unwrap();
@@ -175,16 +158,5 @@ fn every_loop_has_the_stack_the_first_one_has() {
         assert_eq!(String::from_utf8_lossy(&body), expected);
         conn.write_all(&accepted()).unwrap();
     }
-    for conn in &mut conns {
-        let (line, _) = read_request(conn);
-        assert!(
-            line.starts_with("GET /2018-06-01/runtime/invocation/next "),
-            "{line}"
-        );
-    }
-    conns[0]
-        .write_all(&support::status(500, "end of test"))
-        .unwrap();
-    let (code, stderr) = runner.join().unwrap();
-    assert_eq!(code, Some(1), "{stderr}");
+    support::end_with_500(&mut conns, runner);
 }

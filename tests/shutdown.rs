@@ -12,6 +12,24 @@ fn echo(event: &[u8], _: &Context) -> Result<Vec<u8>, Error> {
     Ok(event.to_vec())
 }
 
+/// The extension's identifier the fake Extensions API hands out.
+const EXTENSION_ID: &str = "4f2b1a9c-0000-4000-8000-00000000beef";
+
+/// Serves `test`'s bootstrap through registration (the extension's `/event/next` left
+/// waiting), one invocation with `event_body`, and then SIGTERM while it waits on `/next`.
+fn serve_until_sigterm(test: &str, event_body: &[u8]) -> support::Outcome {
+    serve(
+        test,
+        vec![
+            Step::Reply(registered(EXTENSION_ID)),
+            Step::Park,
+            Step::Reply(event("a", event_body, &[])),
+            Step::Reply(accepted()),
+            Step::SigTerm,
+        ],
+    )
+}
+
 #[test]
 #[cfg_attr(
     tinylambda_portable,
@@ -25,17 +43,8 @@ fn sigterm_runs_the_callback_and_exits_zero() {
         });
         tinylambda::run(echo)
     }
-    let id = "4f2b1a9c-0000-4000-8000-00000000beef";
-    let out = serve(
-        "sigterm_runs_the_callback_and_exits_zero",
-        vec![
-            Step::Reply(registered(id)),
-            Step::Park,
-            Step::Reply(event("a", b"work", &[])),
-            Step::Reply(accepted()),
-            Step::SigTerm,
-        ],
-    );
+    let id = EXTENSION_ID;
+    let out = serve_until_sigterm("sigterm_runs_the_callback_and_exits_zero", b"work");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stderr.contains("callback: flushed and closed"),
@@ -84,15 +93,9 @@ fn a_callback_that_panics_still_ends_the_process_with_status_zero() {
         tinylambda::on_shutdown(|| panic!("the callback gave up"));
         tinylambda::run(echo)
     }
-    let out = serve(
+    let out = serve_until_sigterm(
         "a_callback_that_panics_still_ends_the_process_with_status_zero",
-        vec![
-            Step::Reply(registered("4f2b1a9c-0000-4000-8000-00000000beef")),
-            Step::Park,
-            Step::Reply(event("a", b"x", &[])),
-            Step::Reply(accepted()),
-            Step::SigTerm,
-        ],
+        b"x",
     );
     // With std the panic is reported and the exit is the documented one; without std the
     // panic ends the process as any panic does there (the panic handler of the program).
@@ -206,15 +209,9 @@ fn when_the_waiting_thread_cannot_start_sigterm_still_ends_the_process() {
         eprintln!("SKIPPED: a thread cannot be kept from starting under an emulator");
         return;
     }
-    let out = serve(
+    let out = serve_until_sigterm(
         "when_the_waiting_thread_cannot_start_sigterm_still_ends_the_process",
-        vec![
-            Step::Reply(registered("4f2b1a9c-0000-4000-8000-00000000beef")),
-            Step::Park,
-            Step::Reply(event("a", b"x", &[])),
-            Step::Reply(accepted()),
-            Step::SigTerm,
-        ],
+        b"x",
     );
     assert!(
         out.stderr.contains("cannot start its thread"),

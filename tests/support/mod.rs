@@ -881,3 +881,27 @@ pub fn read_request(conn: &mut TcpStream) -> (String, Vec<u8>) {
         buf.extend_from_slice(&byte[..n]);
     }
 }
+
+/// For tests that play the Runtime API by hand, one connection per loop: reads the `/next`
+/// each loop has sent on its connection, answers the first with a 500, which ends the
+/// process, and returns what `runner` (running the bootstrap) saw: its exit code (1) and
+/// stderr.
+pub fn end_with_500(
+    conns: &mut [TcpStream],
+    runner: std::thread::JoinHandle<(Option<i32>, String)>,
+) -> (Option<i32>, String) {
+    for conn in conns.iter_mut() {
+        let (line, _) = read_request(conn);
+        assert!(
+            line.starts_with("GET /2018-06-01/runtime/invocation/next "),
+            "{line}"
+        );
+    }
+    if let Some(first) = conns.first_mut() {
+        first.write_all(&status(500, "end of test")).unwrap();
+    }
+    let (code, stderr) = runner.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("GET /next returned 500"), "{stderr}");
+    (code, stderr)
+}
