@@ -28,7 +28,8 @@ fi
 /// bash, persistent: source the file once, move the protocol stream to a descriptor bash
 /// picks (10 or above, clear of the ones scripts use) so the function's stdin becomes
 /// /dev/null once rather than by a redirection per call (which costs bash ~30 µs), then
-/// per frame export the context, call the function with the event as `$1`, and end the
+/// per frame export the context (nothing when it is empty: `export` alone would list the
+/// whole environment into the reply), call the function with the event as `$1`, and end the
 /// reply with NUL and the function's status (empty for 0). In a multibyte locale the
 /// frame is read under `LC_ALL=C` so that `read -N` counts bytes (checked per frame, in
 /// case the handler changes the locale); the context is split with a local IFS, and its
@@ -38,7 +39,7 @@ pub(crate) const SHELL_LOOP: &str = r#"_tl_file=$1 _tl_fn=$2
 set --
 . "$_tl_file" || :
 exec {_tl_in}<&0 0</dev/null
-_tl_export() { local IFS=' '; export $1; }
+_tl_export() { local IFS=' '; [ -z "$1" ] || export $1; }
 _tl_mb=$'\xc3\xa9'
 while IFS=' ' read -r -u "$_tl_in" _tl_n _tl_c; do
   if [ "${#_tl_mb}" = 1 ]; then
