@@ -26,9 +26,9 @@ pub(crate) struct Spec {
     /// handlers, as the `$(...)` of the classic bootstraps did; never for executables,
     /// whose stdout is the response byte for byte.
     pub(crate) trim: bool,
-    /// For a `.sh` or `.pl` file: the interpreter's option that only compiles a file
-    /// (`-n`, `-c`), and the file.
-    check: Option<(&'static str, PathBuf)>,
+    /// For a `.sh` or `.pl` file: the interpreter's options that only compile a file
+    /// (`-O extglob -n`, `-c`), and the file.
+    check: Option<(&'static [&'static str], PathBuf)>,
 }
 
 impl Spec {
@@ -67,7 +67,10 @@ impl Spec {
                     file,
                     function,
                     !persistent,
-                    "-n",
+                    // With extended patterns on: `bash -n` does not run the file's
+                    // `shopt -s extglob`, so without it a file that turns them on before
+                    // using them would be refused, though it runs.
+                    &["-O", "extglob", "-n"][..],
                 )
             }
             Target::Perl { file, sub } => {
@@ -83,7 +86,7 @@ impl Spec {
                     file,
                     sub,
                     false,
-                    "-c",
+                    &["-c"][..],
                 )
             }
         };
@@ -105,12 +108,12 @@ impl Spec {
         cmd
     }
 
-    /// The command that checks the handler's file compiles (`bash -n FILE`, `perl -c
-    /// FILE`), and the file; `None` for an executable.
+    /// The command that checks the handler's file compiles (`bash -O extglob -n FILE`,
+    /// `perl -c FILE`), and the file; `None` for an executable.
     pub(crate) fn check_command(&self) -> Option<(Command, &PathBuf)> {
-        let (option, file) = self.check.as_ref()?;
+        let (options, file) = self.check.as_ref()?;
         let mut cmd = Command::new(&self.program);
-        cmd.arg(option).arg(file);
+        cmd.args(options.iter()).arg(file);
         Some((cmd, file))
     }
 
