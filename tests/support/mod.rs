@@ -63,6 +63,8 @@ pub struct Request {
     pub chunks: Vec<usize>,
     /// The trailer fields after a chunked body.
     pub trailers: Vec<(String, String)>,
+    /// When the whole request had arrived.
+    pub received: std::time::SystemTime,
 }
 
 impl Request {
@@ -591,6 +593,7 @@ impl Server {
             body,
             chunks,
             trailers,
+            received: std::time::SystemTime::now(),
         })
     }
 }
@@ -619,6 +622,7 @@ fn parse_head(head: &[u8]) -> Request {
         body: Vec::new(),
         chunks: Vec::new(),
         trailers: Vec::new(),
+        received: std::time::SystemTime::now(),
     }
 }
 

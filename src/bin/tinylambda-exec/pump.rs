@@ -13,9 +13,15 @@ use crate::deadline::Deadline;
 use crate::relay::Relay;
 use crate::sys::{self, POLLEND, POLLIN, POLLOUT, PollFd};
 
-/// After a kill, or after the child exits while something still holds its pipes, how long
-/// to keep reading what is left before giving up on the pipes.
+/// After the child exits while something still holds its pipes, how long to keep reading
+/// what is left before giving up on the pipes.
 const GRACE_MS: u64 = 200;
+
+/// After the kill at the deadline, how long to keep reading what is left: half the margin
+/// the kill leaves before the deadline (see [`crate::deadline::MARGIN_MS`]), so that the
+/// `/error` goes out in time even when a process that left the handler's group (`timeout`
+/// starts its command in a group of its own) still holds the pipes.
+const KILL_GRACE_MS: u64 = crate::deadline::MARGIN_MS / 2;
 
 /// Where the child's stdout goes.
 pub(crate) trait Sink {
@@ -199,7 +205,7 @@ pub(crate) fn pump(
             }
             child.kill();
             killed = true;
-            limit = Deadline::after_ms(GRACE_MS);
+            limit = Deadline::after_ms(KILL_GRACE_MS);
             continue;
         }
         let [out, err, inp, pid] = fds.map(|f| f.revents);
