@@ -2176,3 +2176,112 @@ fn in_json_format_the_web_servers_output_becomes_records_of_the_invocation() {
         assert_eq!(starting.get("requestId"), None);
     }
 }
+
+#[test]
+fn a_persistent_shell_handler_with_no_context_values_answers_only_what_it_prints() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_persistent_shell_handler_with_no_context_values_answers_only_what_it_prints";
+    let root = task_root(
+        test,
+        &[("f.sh", 0o644, "handler () { printf '%s' \"got $1\"; }\n")],
+    );
+    // A request id that is not a plain word and no other context: nothing to export, and
+    // `export` without names would list the whole environment (secrets included) into the
+    // reply.
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "f.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+            ("TINYLAMBDA_PERSISTENT", "1"),
+        ],
+        vec![
+            Step::Reply(bare_event("id*1", b"{}", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    assert_response(out.posts()[0], "id*1", b"got {}");
+}
+
+#[test]
+fn a_shell_handler_that_turns_on_extended_patterns_passes_the_syntax_check_and_runs() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_shell_handler_that_turns_on_extended_patterns_passes_the_syntax_check_and_runs";
+    // `bash -n` parses without running the `shopt`: the check must know the patterns.
+    let root = task_root(
+        test,
+        &[(
+            "glob.sh",
+            0o644,
+            "shopt -s extglob\nhandler () {\n  case \"$1\" in\n    +([0-9])) echo number;;\n    *) echo other;;\n  esac\n}\n",
+        )],
+    );
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "glob.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        vec![
+            Step::Reply(event("n", b"123", &[])),
+            Step::Reply(accepted()),
+            Step::Reply(event("w", b"abc", &[])),
+            Step::Reply(accepted()),
+        ],
+    );
+    let posts = out.posts();
+    assert_response(posts[0], "n", b"number");
+    assert_response(posts[1], "w", b"other");
+}
+
+#[test]
+fn a_handler_whose_command_left_the_process_group_still_times_out_before_the_deadline() {
+    if child() {
+        become_exec()
+    }
+    let test = "a_handler_whose_command_left_the_process_group_still_times_out_before_the_deadline";
+    // `timeout` runs its command in a process group of its own, out of reach of the kill
+    // of the handler's group, and holding the handler's stdout and stderr open.
+    let root = task_root(
+        test,
+        &[(
+            "tmo.sh",
+            0o644,
+            "handler () {\n  timeout 30 sh -c 'echo $$ > \"$LAMBDA_TASK_ROOT/sleeper\"; exec sleep 29'\n  echo done\n}\n",
+        )],
+    );
+    let deadline = due_in(1500);
+    let out = run(
+        test,
+        &[
+            ("_HANDLER", "tmo.handler"),
+            ("LAMBDA_TASK_ROOT", root.to_str().unwrap()),
+        ],
+        vec![
+            Step::Reply(bare_event(
+                "slow",
+                b"first",
+                &[("Lambda-Runtime-Deadline-Ms", &deadline)],
+            )),
+            Step::Reply(accepted()),
+        ],
+    );
+    if let Ok(pid) = fs::read_to_string(root.join("sleeper")) {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+    let posts = out.posts();
+    error_message(posts[0], "slow", "Runtime.Timeout");
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline.parse().unwrap());
+    assert!(
+        posts[0].received < deadline,
+        "the /error arrived {:?} after the deadline, when Lambda has timed the invocation out itself",
+        posts[0]
+            .received
+            .duration_since(deadline)
+            .unwrap_or_default()
+    );
+}
