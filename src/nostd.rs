@@ -184,7 +184,6 @@ unsafe extern "C" {
     fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
     fn free(ptr: *mut c_void);
     fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int;
-    fn _exit(code: c_int) -> !;
 }
 
 /// The alignment `malloc` guarantees on x86_64 and aarch64 (glibc and musl alike).
@@ -409,9 +408,8 @@ pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
             message,
         ],
     );
-    // SAFETY: ends the process without running exit handlers, which may not expect to run
-    // on a thread that panicked.
-    unsafe { _exit(101) }
+    // Without exit handlers, which may not expect to run on a thread that panicked.
+    crate::sys::exit_at_once(101)
 }
 
 /// A fixed buffer `core::fmt` writes into, keeping what fits.

@@ -211,11 +211,7 @@ fn corrupt() -> ! {
     }
     #[cfg(not(feature = "std"))]
     {
-        unsafe extern "C" {
-            fn _exit(code: c_int) -> !;
-        }
-        // SAFETY: ends the process at once, running nothing that could touch the heap.
-        unsafe { _exit(134) }
+        super::exit_at_once(134)
     }
 }
 
@@ -499,8 +495,9 @@ mod tests {
     }
 
     /// A block freed twice ends the process with the heap's line and `SIGABRT` (status 134
-    /// without std), never by a panic (which would unwind out of the allocator). Run in a child process: this
-    /// test binary again, running only this test, with a variable that makes it the child.
+    /// without std), never by a panic (which would unwind out of the allocator). Run in a
+    /// child process: this test binary again, running only this test, with a variable that
+    /// makes it the child.
     #[cfg(not(miri))]
     #[test]
     fn a_double_free_ends_the_process_with_a_line_and_abort() {

@@ -105,6 +105,19 @@ pub(crate) fn exit(code: i32) -> ! {
     }
 }
 
+/// Ends the process with `code` at once, through the C library's `_exit`: no exit handlers,
+/// no flushing, nothing that could allocate or take a lock. For ends after which nothing
+/// may be trusted (a panic without std, a damaged heap).
+#[cfg(target_os = "linux")]
+#[inline(always)]
+pub(crate) fn exit_at_once(code: i32) -> ! {
+    unsafe extern "C" {
+        fn _exit(code: core::ffi::c_int) -> !;
+    }
+    // SAFETY: `_exit` takes a status and ends the process; it never returns.
+    unsafe { _exit(code) }
+}
+
 /// Milliseconds since the Unix epoch, by the wall clock (0 before 1970). No system call on
 /// Linux (the vDSO answers). On Linux the C library's `clock_gettime`, with or without std:
 /// `SystemTime::now` would bring its `expect` and `io::Error`'s `Debug` formatting (about

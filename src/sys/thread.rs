@@ -75,8 +75,8 @@ mod pthread {
     }
 
     /// Runs `task` on a new, detached thread with the main thread's stack size (see
-    /// [`stack_size`]). False when the thread cannot be created. A panic escaping `task` aborts the process (it cannot unwind
-    /// into C).
+    /// [`stack_size`]). False when the thread cannot be created. A panic escaping `task`
+    /// aborts the process (it cannot unwind into C).
     pub(crate) fn spawn(task: Task) -> bool {
         let arg: *mut Task = Box::into_raw(Box::new(task));
         let mut attr = Attr([0; 128]);
