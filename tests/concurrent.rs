@@ -20,9 +20,7 @@ const LOOPS: usize = 3;
 fn waiting_loops(listener: &TcpListener, loops: usize) -> Vec<TcpStream> {
     let mut conns = Vec::new();
     for _ in 0..loops {
-        let (mut conn, _) = listener.accept().unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        let mut conn = support::accept_loop(listener, Duration::from_secs(30));
         let (line, _) = read_request(&mut conn);
         assert!(
             line.starts_with("GET /2018-06-01/runtime/invocation/next "),

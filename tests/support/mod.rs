@@ -888,12 +888,12 @@ pub fn read_request(conn: &mut TcpStream) -> (String, Vec<u8>) {
 
 /// For tests that play the Runtime API by hand, one connection per loop: reads the `/next`
 /// each loop has sent on its connection, answers the first with a 500, which ends the
-/// process, and returns what `runner` (running the bootstrap) saw: its exit code (1) and
-/// stderr.
+/// process, and returns the stderr of the bootstrap `runner` ran, once it has exited with
+/// status 1.
 pub fn end_with_500(
     conns: &mut [TcpStream],
     runner: std::thread::JoinHandle<(Option<i32>, String)>,
-) -> (Option<i32>, String) {
+) -> String {
     for conn in conns.iter_mut() {
         let (line, _) = read_request(conn);
         assert!(
@@ -907,5 +907,26 @@ pub fn end_with_500(
     let (code, stderr) = runner.join().unwrap();
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("GET /next returned 500"), "{stderr}");
-    (code, stderr)
+    stderr
+}
+
+/// The connection of the next loop of a bootstrap to `listener`, with `limit` as its read
+/// timeout, for tests that play the Runtime API by hand; panics when none comes within
+/// `limit` (a bootstrap that died or hangs before it connects).
+pub fn accept_loop(listener: &TcpListener, limit: Duration) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let until = Instant::now() + limit;
+    let conn = loop {
+        match listener.accept() {
+            Ok((conn, _)) => break conn,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(Instant::now() < until, "no connection in {limit:?}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(limit)).unwrap();
+    conn
 }

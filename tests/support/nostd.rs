@@ -93,8 +93,8 @@ fn build(target: &str) -> Result<NoStd, String> {
 /// one an event echoed back byte for byte, its size on either side of the heap's 128 KiB
 /// line between blocks and mappings and different in every loop and round; the others
 /// `churn`, which makes each handler allocate, check and free thousands of blocks while
-/// the other loops do the same through the one heap. Then a 500 on
-/// one `/next` ends the process as it should (status 1, and no heap failure on the way).
+/// the other loops do the same through the one heap. Then a 500 on one `/next` ends the
+/// process as it should (status 1, and no heap failure on the way).
 pub fn assert_heap_under_loops(mut bootstrap: Command, loops: usize, rounds: usize) {
     const SIZES: [usize; 6] = [17, 3_000, 60_000, 131_000, 140_000, 400_000];
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -106,9 +106,7 @@ pub fn assert_heap_under_loops(mut bootstrap: Command, loops: usize, rounds: usi
     let runner = std::thread::spawn(move || run_child(bootstrap));
     let servers: Vec<_> = (0..loops)
         .map(|l| {
-            let mut conn = accept_within(&listener, Duration::from_secs(60));
-            conn.set_read_timeout(Some(Duration::from_secs(60)))
-                .unwrap();
+            let mut conn = super::accept_loop(&listener, Duration::from_secs(60));
             std::thread::spawn(move || {
                 for round in 0..rounds {
                     let (line, _) = read_request(&mut conn);
@@ -139,29 +137,6 @@ pub fn assert_heap_under_loops(mut bootstrap: Command, loops: usize, rounds: usi
         })
         .collect();
     let mut conns: Vec<_> = servers.into_iter().map(|s| s.join().unwrap()).collect();
-    let (_, stderr) = super::end_with_500(&mut conns, runner);
+    let stderr = super::end_with_500(&mut conns, runner);
     assert!(!stderr.contains("heap"), "{stderr}");
-}
-
-/// The next connection to `listener`; panics when none comes within `limit` (a bootstrap
-/// that died or hangs before it connects).
-fn accept_within(listener: &TcpListener, limit: Duration) -> std::net::TcpStream {
-    listener.set_nonblocking(true).unwrap();
-    let until = std::time::Instant::now() + limit;
-    loop {
-        match listener.accept() {
-            Ok((conn, _)) => {
-                conn.set_nonblocking(false).unwrap();
-                return conn;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(
-                    std::time::Instant::now() < until,
-                    "no connection in {limit:?}"
-                );
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
 }
